@@ -454,7 +454,16 @@ mod tests {
 
         #[test]
         fn round_trips_through_parse() {
-            for n in [0u64, 1, 999, 1_000, 250_000, 180_000_000, 5_400_000_000_000, 123_456_789_012] {
+            for n in [
+                0u64,
+                1,
+                999,
+                1_000,
+                250_000,
+                180_000_000,
+                5_400_000_000_000,
+                123_456_789_012,
+            ] {
                 let d = SimDuration::from_nanos(n);
                 assert_eq!(p(&d.to_string()).unwrap(), d, "{d}");
             }
@@ -494,7 +503,10 @@ mod tests {
         fn deserializes_from_strings_with_the_parse_message() {
             let h: Holder = toml::from_str("d = \"180ms\"").unwrap();
             assert_eq!(h.d, ms(180));
-            let e = toml::from_str::<Holder>("d = \"5 sec\"").err().unwrap().to_string();
+            let e = toml::from_str::<Holder>("d = \"5 sec\"")
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains("try \"5s\""), "{e}");
             assert!(toml::from_str::<Holder>("d = 5").is_err());
         }

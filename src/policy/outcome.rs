@@ -1,6 +1,6 @@
 //! The vocabulary every policy shares: how an attempt ended ([`Outcome`]), why a
 //! protection refused a call ([`RejectReason`]), and the error a bad configuration gets
-//! ([`ConfigError`]).
+//! ([`ConfigError`], shared with the rest of the crate).
 //!
 //! Policies classify outcomes the way the libraries do: a server error, a timeout and a
 //! rejection by a protection are *failures* (retryable by default, counted by breakers
@@ -8,6 +8,8 @@
 //! retried and never counts against the callee's health, because the callee is fine.
 
 use std::fmt;
+
+pub use crate::error::ConfigError;
 
 /// Why a protection refused a call before it ran. Rejections are outcomes, not Rust errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,35 +71,5 @@ impl Outcome {
     /// True only for [`Outcome::Success`].
     pub const fn is_success(self) -> bool {
         matches!(self, Outcome::Success)
-    }
-}
-
-/// A configuration value that makes no sense. `field` is the snake_case key inside the
-/// policy's config (`failure_rate`, `backoff.cap`); the model loader prefixes the file and
-/// the key path of the policy. Consequence: the policy is not built, nothing is run.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct ConfigError {
-    /// The offending key, relative to the policy's own config.
-    pub field: String,
-    /// What is wrong with it, in a short lowercase phrase.
-    pub problem: String,
-}
-
-impl ConfigError {
-    /// An error for `field` with the explanation `problem`.
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-
-    /// The same error one level down: `retry` + `backoff.cap` → `retry.backoff.cap`.
-    pub fn within(self, parent: &str) -> Self {
-        ConfigError {
-            field: format!("{parent}.{}", self.field),
-            problem: self.problem,
-        }
     }
 }

@@ -1,0 +1,3 @@
+//! Integration tests, one binary (link once): `cargo test --release`.
+
+mod engine;
