@@ -867,6 +867,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ticket_is_small_and_copy() {
+        fn is_copy<T: Copy>() {}
+        is_copy::<BudgetTicket>();
+        assert_eq!(std::mem::size_of::<BudgetTicket>(), 8);
+    }
+
     mod laws {
         use super::*;
         use proptest::prelude::*;

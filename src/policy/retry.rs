@@ -675,6 +675,19 @@ mod tests {
         }
     }
 
+    mod footprint {
+        use super::*;
+
+        #[test]
+        fn per_call_state_is_small_and_copy() {
+            fn is_copy<T: Copy>() {}
+            is_copy::<RetryState>();
+            is_copy::<BackoffState>();
+            assert!(std::mem::size_of::<BackoffState>() <= 24);
+            assert!(std::mem::size_of::<RetryState>() <= 40);
+        }
+    }
+
     mod laws {
         use super::*;
         use proptest::prelude::*;
