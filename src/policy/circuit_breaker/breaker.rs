@@ -283,7 +283,7 @@ impl CircuitBreaker {
         match self.phase {
             Phase::Closed => Admission::Admitted,
             Phase::Open { gate, .. } if now >= gate => {
-                self.to_half_open(now);
+                self.enter_half_open(now);
                 self.take_permit()
             }
             Phase::Open { .. } => self.reject(),
@@ -404,12 +404,12 @@ impl CircuitBreaker {
                     }
                 }
                 Phase::Open { until, .. } if self.settings.automatic_transition && until <= now => {
-                    self.to_half_open(until);
+                    self.enter_half_open(until);
                 }
                 Phase::HalfOpen { since, .. } => match self.half_open_deadline(since) {
                     Some(deadline) if deadline <= now => match self.settings.after_max_wait {
-                        AfterMaxWait::Open => self.to_open(deadline, self.attempts + 1),
-                        AfterMaxWait::Closed => self.to_closed(deadline),
+                        AfterMaxWait::Open => self.enter_open(deadline, self.attempts + 1),
+                        AfterMaxWait::Closed => self.enter_closed(deadline),
                     },
                     _ => return,
                 },
@@ -437,7 +437,7 @@ impl CircuitBreaker {
             }
         }
         if let Some(at) = trip_at {
-            self.to_open(at, 1);
+            self.enter_open(at, 1);
         }
     }
 
@@ -507,14 +507,14 @@ impl CircuitBreaker {
             }
         };
         if trip {
-            self.to_open(now, self.attempts + 1);
+            self.enter_open(now, self.attempts + 1);
         }
     }
 
     fn record_half_open(&mut self, now: SimTime, class: Class, took: SimDuration) {
         if class == Class::Ignored {
             if matches!(self.settings.kind, Kind::Hystrix(_)) {
-                self.to_open(now, self.attempts + 1); // markNonSuccess
+                self.enter_open(now, self.attempts + 1); // markNonSuccess
             } else if let Phase::HalfOpen { permits, .. } = &mut self.phase {
                 // Give the slot back, but never above the configured number (Resilience4j
                 // would also count a late ignored call admitted before opening).
@@ -546,8 +546,8 @@ impl CircuitBreaker {
             }
         };
         match verdict {
-            Verdict::Exceeded => self.to_open(now, self.attempts + 1),
-            Verdict::BelowThresholds => self.to_closed(now),
+            Verdict::Exceeded => self.enter_open(now, self.attempts + 1),
+            Verdict::BelowThresholds => self.enter_closed(now),
             Verdict::BelowMinimumCalls => {}
         }
     }
@@ -570,7 +570,7 @@ impl CircuitBreaker {
         c.min(cap)
     }
 
-    fn to_open(&mut self, at: SimTime, attempts: u32) {
+    fn enter_open(&mut self, at: SimTime, attempts: u32) {
         self.attempts = attempts;
         let (until, gate) = match self.settings.kind {
             Kind::Hystrix(rules) => {
@@ -590,7 +590,7 @@ impl CircuitBreaker {
         self.set_phase(at, Phase::Open { until, gate });
     }
 
-    fn to_half_open(&mut self, at: SimTime) {
+    fn enter_half_open(&mut self, at: SimTime) {
         match &mut self.probes {
             Probes::Rate { window, .. } => window.reset(),
             Probes::Successes { seen, .. } => *seen = 0,
@@ -599,7 +599,7 @@ impl CircuitBreaker {
         self.set_phase(at, Phase::HalfOpen { since: at, permits });
     }
 
-    fn to_closed(&mut self, at: SimTime) {
+    fn enter_closed(&mut self, at: SimTime) {
         self.attempts = 0;
         match &mut self.closed {
             ClosedMetrics::Consecutive { run, .. } => *run = 0,

@@ -419,7 +419,7 @@ fn check_rules(
 }
 
 fn whole_ms(field: &str, d: SimDuration) -> Result<u64, ConfigError> {
-    if d.as_nanos() % 1_000_000 != 0 {
+    if !d.as_nanos().is_multiple_of(1_000_000) {
         return Err(err(
             field,
             format!("{d} is not a whole number of milliseconds"),
@@ -585,7 +585,7 @@ impl CircuitBreakerConfig {
                 }
                 (Some(s), None) => s,
                 (None, Some(d)) => {
-                    if d.as_nanos() % 1_000_000_000 != 0 {
+                    if !d.as_nanos().is_multiple_of(1_000_000_000) {
                         return Err(within(err(
                             "size",
                             format!("{d} is not a whole number of seconds"),
