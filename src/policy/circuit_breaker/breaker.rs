@@ -408,7 +408,9 @@ impl CircuitBreaker {
                 }
                 Phase::HalfOpen { since, .. } => match self.half_open_deadline(since) {
                     Some(deadline) if deadline <= now => match self.settings.after_max_wait {
-                        AfterMaxWait::Open => self.enter_open(deadline, self.attempts + 1),
+                        AfterMaxWait::Open => {
+                            self.enter_open(deadline, self.attempts.saturating_add(1))
+                        }
                         AfterMaxWait::Closed => self.enter_closed(deadline),
                     },
                     _ => return,
@@ -507,14 +509,14 @@ impl CircuitBreaker {
             }
         };
         if trip {
-            self.enter_open(now, self.attempts + 1);
+            self.enter_open(now, self.attempts.saturating_add(1));
         }
     }
 
     fn record_half_open(&mut self, now: SimTime, class: Class, took: SimDuration) {
         if class == Class::Ignored {
             if matches!(self.settings.kind, Kind::Hystrix(_)) {
-                self.enter_open(now, self.attempts + 1); // markNonSuccess
+                self.enter_open(now, self.attempts.saturating_add(1)); // markNonSuccess
             } else if let Phase::HalfOpen { permits, .. } = &mut self.phase {
                 // Give the slot back, but never above the configured number (Resilience4j
                 // would also count a late ignored call admitted before opening).
@@ -546,7 +548,7 @@ impl CircuitBreaker {
             }
         };
         match verdict {
-            Verdict::Exceeded => self.enter_open(now, self.attempts + 1),
+            Verdict::Exceeded => self.enter_open(now, self.attempts.saturating_add(1)),
             Verdict::BelowThresholds => self.enter_closed(now),
             Verdict::BelowMinimumCalls => {}
         }

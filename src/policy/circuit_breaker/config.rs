@@ -187,7 +187,7 @@ impl Default for CountWindowConfig {
 /// seconds of virtual time. Give the size as `size_secs = 10` or `size = "10s"` (whole
 /// seconds; default 100 s). Other defaults as [`CountWindowConfig`]; `minimum_calls` is
 /// *not* clamped, so a minimum above the window's traffic means the breaker never trips.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeWindowConfig {
     /// Window length in seconds.
@@ -208,6 +208,19 @@ pub struct TimeWindowConfig {
     /// `minimumNumberOfCalls` (default 100, not clamped).
     #[serde(default = "default_minimum_calls")]
     pub minimum_calls: u32,
+}
+
+impl Default for TimeWindowConfig {
+    fn default() -> Self {
+        TimeWindowConfig {
+            size_secs: None,
+            size: None,
+            failure_rate: default_failure_rate(),
+            slow_call_rate: default_slow_call_rate(),
+            slow_call_duration: default_slow_call_duration(),
+            minimum_calls: default_minimum_calls(),
+        }
+    }
 }
 
 /// Hystrix 1.5 breaker. Defaults: `request_volume = 20`, `error_percentage = 50`,
@@ -754,6 +767,31 @@ mod tests {
             ] {
                 let s = parse(src).unwrap();
                 assert!(matches!(s.kind, Kind::Time { secs: 10, .. }), "{src}");
+            }
+        }
+
+        #[test]
+        fn every_default_config_is_valid() {
+            let base = CircuitBreakerConfig {
+                count_window: None,
+                ..CircuitBreakerConfig::default()
+            };
+            for c in [
+                CircuitBreakerConfig::default(),
+                CircuitBreakerConfig {
+                    time_window: Some(TimeWindowConfig::default()),
+                    ..base.clone()
+                },
+                CircuitBreakerConfig {
+                    hystrix: Some(HystrixConfig::default()),
+                    ..base.clone()
+                },
+                CircuitBreakerConfig {
+                    polly: Some(PollyConfig::default()),
+                    ..base.clone()
+                },
+            ] {
+                assert!(c.validate().is_ok(), "{c:?}");
             }
         }
 
