@@ -31,6 +31,12 @@ pub enum BreakerState {
     Open,
     /// A few probe calls test whether the callee has recovered.
     HalfOpen,
+    /// Manually disabled: every call admitted, nothing counted (Resilience4j `DISABLED`,
+    /// Hystrix `forceClosed`). Left only by [`CircuitBreaker::reset`].
+    Disabled,
+    /// Manually forced open: every call rejected (Resilience4j `FORCED_OPEN`, Hystrix
+    /// `forceOpen`, Polly `Isolate`). Left only by [`CircuitBreaker::reset`].
+    ForcedOpen,
 }
 
 impl BreakerState {
@@ -40,6 +46,8 @@ impl BreakerState {
             BreakerState::Closed => "closed",
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half_open",
+            BreakerState::Disabled => "disabled",
+            BreakerState::ForcedOpen => "forced_open",
         }
     }
 }
@@ -139,6 +147,8 @@ enum Phase {
         since: SimTime,
         permits: u32,
     },
+    Disabled,
+    ForcedOpen,
 }
 
 #[derive(Clone, Debug)]
@@ -288,6 +298,8 @@ impl CircuitBreaker {
             }
             Phase::Open { .. } => self.reject(),
             Phase::HalfOpen { .. } => self.take_permit(),
+            Phase::Disabled => Admission::Admitted,
+            Phase::ForcedOpen => self.reject(),
         }
     }
 
@@ -330,6 +342,8 @@ impl CircuitBreaker {
             Phase::Closed => BreakerState::Closed,
             Phase::Open { .. } => BreakerState::Open,
             Phase::HalfOpen { .. } => BreakerState::HalfOpen,
+            Phase::Disabled => BreakerState::Disabled,
+            Phase::ForcedOpen => BreakerState::ForcedOpen,
         }
     }
 
@@ -346,6 +360,7 @@ impl CircuitBreaker {
             },
             Phase::Open { until, .. } => self.settings.automatic_transition.then_some(until),
             Phase::HalfOpen { since, .. } => self.half_open_deadline(since),
+            Phase::Disabled | Phase::ForcedOpen => None,
         }
     }
 
@@ -370,6 +385,34 @@ impl CircuitBreaker {
     /// Resilience4j's `attempts`: consecutive openings since the last close (0 when closed).
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// Manual override: admit everything and count nothing until [`reset`](Self::reset)
+    /// (Resilience4j `transitionToDisabledState`, Hystrix `forceClosed`).
+    pub fn disable(&mut self, now: SimTime) {
+        if self.phase != Phase::Disabled {
+            self.set_phase(now, Phase::Disabled);
+        }
+    }
+
+    /// Manual override: reject everything until [`reset`](Self::reset) (Resilience4j
+    /// `transitionToForcedOpenState`, Hystrix `forceOpen`, Polly `Isolate`).
+    pub fn force_open(&mut self, now: SimTime) {
+        if self.phase != Phase::ForcedOpen {
+            self.set_phase(now, Phase::ForcedOpen);
+        }
+    }
+
+    /// Back to a fresh Closed breaker: metrics cleared, `attempts` 0 (Resilience4j
+    /// `reset()`, Polly `Close`). Counters and the transition log are kept; a transition
+    /// is logged unless it was already Closed.
+    pub fn reset(&mut self, now: SimTime) {
+        if self.phase == Phase::Closed {
+            self.attempts = 0;
+            self.clear_closed_metrics(now);
+        } else {
+            self.enter_closed(now);
+        }
     }
 
     // --- internals -------------------------------------------------------------------
@@ -415,7 +458,7 @@ impl CircuitBreaker {
                     },
                     _ => return,
                 },
-                Phase::Open { .. } => return,
+                Phase::Open { .. } | Phase::Disabled | Phase::ForcedOpen => return,
             }
         }
     }
@@ -461,7 +504,8 @@ impl CircuitBreaker {
             // Late outcome of a call admitted before opening: Resilience4j records it into
             // metrics that are discarded before they can matter, Hystrix's CAS fails, Polly
             // counts it into metrics reset on closing. No transition either way.
-            Phase::Open { .. } => {}
+            // Manual states count nothing.
+            Phase::Open { .. } | Phase::Disabled | Phase::ForcedOpen => {}
             Phase::HalfOpen { .. } => self.record_half_open(now, class, took),
         }
     }
@@ -603,6 +647,11 @@ impl CircuitBreaker {
 
     fn enter_closed(&mut self, at: SimTime) {
         self.attempts = 0;
+        self.clear_closed_metrics(at);
+        self.set_phase(at, Phase::Closed);
+    }
+
+    fn clear_closed_metrics(&mut self, at: SimTime) {
         match &mut self.closed {
             ClosedMetrics::Consecutive { run, .. } => *run = 0,
             ClosedMetrics::Count { window, .. } => window.reset(),
@@ -610,7 +659,6 @@ impl CircuitBreaker {
             ClosedMetrics::Hystrix { health, .. } => health.reset(at),
             ClosedMetrics::Polly { health, .. } => health.reset(),
         }
-        self.set_phase(at, Phase::Closed);
     }
 
     fn set_phase(&mut self, at: SimTime, phase: Phase) {

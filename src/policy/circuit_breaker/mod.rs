@@ -30,7 +30,8 @@
 //! `on_ignored` (or `on_outcome`, which classifies an [`Outcome`](crate::policy::Outcome)
 //! per the config); after each call re-read [`next_wakeup`](CircuitBreaker::next_wakeup)
 //! and call [`on_wakeup`](CircuitBreaker::on_wakeup) then; drain
-//! [`drain_transitions`](CircuitBreaker::drain_transitions) for charts. How many breaker
+//! [`drain_transitions`](CircuitBreaker::drain_transitions) for charts. `force_open`,
+//! `disable` and `reset` are the libraries' manual overrides. How many breaker
 //! objects exist (per client, shared per callee) is the simulator's decision.
 //!
 //! Files: `config` (serde shape, defaults, validation), `window` (Resilience4j count and

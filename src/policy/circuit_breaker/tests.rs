@@ -740,6 +740,50 @@ mod polly {
     }
 }
 
+mod manual_states {
+    use super::*;
+
+    #[test]
+    fn forced_open_rejects_until_reset() {
+        let mut cb = breaker("consecutive = { failures = 1 }\nwait_open = \"1ms\"");
+        cb.force_open(t_ms(10));
+        assert_eq!(cb.try_acquire(t_ms(1_000_000)), REJECTED);
+        cb.on_failure(t_ms(1_000_001), ms(1));
+        assert_eq!(cb.state(), BreakerState::ForcedOpen);
+        cb.reset(t_ms(1_000_002));
+        assert_eq!(cb.try_acquire(t_ms(1_000_003)), Admitted);
+        assert_eq!(
+            tos(&mut cb),
+            vec![
+                (t_ms(10), BreakerState::ForcedOpen),
+                (t_ms(1_000_002), Closed)
+            ]
+        );
+    }
+
+    #[test]
+    fn disabled_admits_everything_and_counts_nothing() {
+        let mut cb = breaker("consecutive = { failures = 1 }");
+        cb.disable(t_ms(0));
+        fail(&mut cb, 10, t_ms(1));
+        assert_eq!(cb.state(), BreakerState::Disabled);
+        cb.reset(t_ms(2));
+        assert_eq!(cb.state(), Closed);
+        fail(&mut cb, 1, t_ms(3));
+        assert_eq!(cb.state(), Open);
+    }
+
+    #[test]
+    fn reset_forgets_the_closed_window() {
+        let mut cb = breaker("consecutive = { failures = 2 }");
+        fail(&mut cb, 1, t_ms(0));
+        cb.reset(t_ms(1));
+        fail(&mut cb, 1, t_ms(2));
+        assert_eq!(cb.state(), Closed);
+        assert!(tos(&mut cb).is_empty(), "already closed: no transition");
+    }
+}
+
 mod transitions {
     use super::*;
 
