@@ -5,6 +5,9 @@
 //!    random streams, latency distributions. Knows nothing about services.
 //! 2. [`policy`]: resilience policies as sans-IO state machines (they take `now` and an
 //!    RNG, and return times). Knows nothing about the engine.
+//! 3. [`model`] and [`sim`]: the typed model of a service graph (validated from files)
+//!    and the simulated world built from it, which schedules engine events and calls
+//!    the policies.
 //!
 //! ```
 //! use cascade::engine::{Scheduler, Model, run, RunLimits};
@@ -31,5 +34,7 @@
 pub mod bench;
 pub mod engine;
 pub mod error;
+pub mod model;
 pub mod policy;
+pub mod sim;
 pub mod time;

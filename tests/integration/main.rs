@@ -1,3 +1,4 @@
 //! Integration tests, one binary (link once): `cargo test --release`.
 
 mod engine;
+mod world;

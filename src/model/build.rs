@@ -1,0 +1,920 @@
+//! Validation: [`ModelSpec`] (as written) → [`Model`] (ids resolved, distributions and
+//! policies checked). Every user mistake surfaces here, once, as a [`ConfigError`] whose
+//! field is the key path in the file (`services.order.clients.payment.retry.max_attempts`).
+//!
+//! What is checked: every call names an existing `service.endpoint`; the call graph has no
+//! cycle; workers ≥ 1; rates finite and ≥ 0; schedules in time order; distributions valid
+//! (p99 ≥ p50 …); every policy config valid (by building it once); client stacks name
+//! services the caller really calls; pools exist; faults target something and do
+//! something.
+
+use std::collections::BTreeMap;
+
+use crate::engine::Dist;
+use crate::error::ConfigError;
+use crate::model::spec::{
+    ArrivalsSpec, ClientSpec, Discipline, FaultSpec, Layer, ModelSpec, ServiceSpec, StepSpec,
+    WorkSpec, WorkloadSpec,
+};
+use crate::policy::budget::{RetryBudget, RetryBudgetConfig};
+use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
+use crate::policy::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use crate::policy::fallback::FallbackConfig;
+use crate::policy::rate_limit::{RateLimiter, RateLimiterConfig};
+use crate::policy::retry::Retry;
+use crate::policy::shedding::{PriorityShedder, ShedConfig};
+use crate::time::{SimDuration, SimTime};
+
+/// Index of a service in [`Model::services`].
+pub type ServiceId = u32;
+/// Index of an endpoint in [`Model::endpoints`].
+pub type EndpointId = u32;
+/// Index of a client in [`Model::clients`].
+pub type ClientId = u32;
+
+/// A validated model, ready to instantiate any number of runs.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The description line, if any.
+    pub description: Option<String>,
+    /// Services, sorted by name.
+    pub services: Vec<Service>,
+    /// Endpoints of all services.
+    pub endpoints: Vec<Endpoint>,
+    /// Client stacks, one per (caller, callee) pair that is called.
+    pub clients: Vec<Client>,
+    /// Circuit breaker configs; clients refer to them by index (shared or own).
+    pub breakers: Vec<BreakerDef>,
+    /// Shared connection pools.
+    pub pools: Vec<Pool>,
+    /// Workloads in file order.
+    pub workloads: Vec<Workload>,
+    /// Faults in file order.
+    pub faults: Vec<Fault>,
+    /// Deadline propagation on or off.
+    pub deadline_propagation: bool,
+}
+
+/// A validated service.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// Its name.
+    pub name: String,
+    /// Worker threads.
+    pub workers: u32,
+    /// Queue capacity (`None`: unbounded).
+    pub queue_capacity: Option<u32>,
+    /// FIFO or LIFO.
+    pub discipline: Discipline,
+    /// Queue timeout.
+    pub queue_timeout: Option<SimDuration>,
+    /// Ingress rate limit.
+    pub rate_limit: Option<RateLimiterConfig>,
+    /// Priority shedding.
+    pub shed: Option<ShedConfig>,
+    /// Its endpoints.
+    pub endpoints: Vec<EndpointId>,
+}
+
+/// A validated endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// The service it belongs to.
+    pub service: ServiceId,
+    /// `service.endpoint`.
+    pub name: String,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+/// A validated step.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Local work: `dist` + `per_inflight` × requests in progress.
+    Work {
+        /// Base time.
+        dist: Dist,
+        /// Extra per request in progress.
+        per_inflight: SimDuration,
+    },
+    /// One call, or several in parallel; the step ends when all have answered.
+    Calls(Vec<CallDef>),
+}
+
+/// A call made by a step.
+#[derive(Clone, Copy, Debug)]
+pub struct CallDef {
+    /// The client stack used.
+    pub client: ClientId,
+    /// The endpoint called.
+    pub target: EndpointId,
+    /// Failure fails the request (true) or degrades it (false).
+    pub critical: bool,
+}
+
+/// A validated client stack.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// `caller→callee`.
+    pub name: String,
+    /// The calling service.
+    pub caller: ServiceId,
+    /// The called service.
+    pub callee: ServiceId,
+    /// Layers outermost first; those before `Retry` act per call, after it per attempt.
+    pub layers: Vec<Layer>,
+    /// Timeout of the `Timeout` layer.
+    pub timeout: Option<SimDuration>,
+    /// Timeout across all attempts.
+    pub total_timeout: Option<SimDuration>,
+    /// Retry policy.
+    pub retry: Option<Retry>,
+    /// Retry budget.
+    pub budget: Option<RetryBudgetConfig>,
+    /// Index into [`Model::breakers`].
+    pub breaker: Option<u32>,
+    /// Bulkhead.
+    pub bulkhead: Option<BulkheadConfig>,
+    /// Index into [`Model::pools`].
+    pub pool: Option<u32>,
+    /// Fallback on failure.
+    pub fallback: FallbackConfig,
+    /// One-way network delay.
+    pub network: Option<Dist>,
+}
+
+/// A breaker definition (one instance per run).
+#[derive(Clone, Debug)]
+pub struct BreakerDef {
+    /// Client name, or the shared key.
+    pub name: String,
+    /// Its config.
+    pub config: CircuitBreakerConfig,
+}
+
+/// A shared connection pool.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    /// Its name.
+    pub name: String,
+    /// The semaphore behind it.
+    pub config: BulkheadConfig,
+}
+
+/// How a workload's requests arrive.
+#[derive(Clone, Debug)]
+pub enum Arrivals {
+    /// Poisson with a piecewise-linear rate: `(time, rate/s)` points, flat outside.
+    Poisson(Vec<(SimTime, f64)>),
+    /// A closed population.
+    Clients {
+        /// Population size.
+        count: u32,
+        /// Think time.
+        think: Dist,
+    },
+}
+
+impl Arrivals {
+    /// The rate at `t` (Poisson), linearly interpolated.
+    pub fn rate_at(points: &[(SimTime, f64)], t: SimTime) -> f64 {
+        let i = points.partition_point(|p| p.0 <= t);
+        if i == 0 {
+            return points[0].1;
+        }
+        if i == points.len() {
+            return points[i - 1].1;
+        }
+        let (t0, r0) = points[i - 1];
+        let (t1, r1) = points[i];
+        let f = (t - t0).as_secs_f64() / (t1 - t0).as_secs_f64();
+        r0 + (r1 - r0) * f
+    }
+}
+
+/// A validated workload.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Name.
+    pub name: String,
+    /// Entry endpoint.
+    pub target: EndpointId,
+    /// Arrivals.
+    pub arrivals: Arrivals,
+    /// Per-attempt patience.
+    pub patience: SimDuration,
+    /// SLO for a good answer.
+    pub slo: SimDuration,
+    /// Revenue per good answer.
+    pub value: f64,
+    /// The users' own retry policy.
+    pub retry: Option<Retry>,
+    /// Priority class for shedding.
+    pub priority: u8,
+}
+
+/// A validated fault.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// The service hit.
+    pub service: ServiceId,
+    /// One endpoint only, or all of the service.
+    pub endpoint: Option<EndpointId>,
+    /// Start.
+    pub start: SimTime,
+    /// End.
+    pub end: SimTime,
+    /// Latency replacement.
+    pub latency: Option<Dist>,
+    /// Latency multiplier.
+    pub latency_multiplier: Option<f64>,
+    /// Probability of an immediate server error.
+    pub error_rate: f64,
+    /// Refuse everything.
+    pub refuse: bool,
+    /// Swallow everything.
+    pub hang: bool,
+    /// Workers left.
+    pub workers: Option<u32>,
+}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::new(field, problem)
+}
+
+impl Model {
+    /// Validates a spec. The error's field is the key path in the file.
+    pub fn build(spec: &ModelSpec) -> Result<Model, ConfigError> {
+        Builder::new(spec)?.finish(spec)
+    }
+
+    /// The endpoint named `service.endpoint`.
+    pub fn endpoint_by_name(&self, name: &str) -> Option<EndpointId> {
+        self.endpoints
+            .iter()
+            .position(|e| e.name == name)
+            .map(|i| i as EndpointId)
+    }
+
+    /// The service named `name`.
+    pub fn service_by_name(&self, name: &str) -> Option<ServiceId> {
+        self.services
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| i as ServiceId)
+    }
+
+    /// The latest fault end, if any.
+    pub fn last_fault_end(&self) -> Option<SimTime> {
+        self.faults.iter().map(|f| f.end).max()
+    }
+}
+
+struct Builder {
+    service_ids: BTreeMap<String, ServiceId>,
+    endpoint_ids: BTreeMap<String, EndpointId>,
+    endpoint_service: Vec<ServiceId>,
+}
+
+impl Builder {
+    fn new(spec: &ModelSpec) -> Result<Self, ConfigError> {
+        let mut service_ids = BTreeMap::new();
+        let mut endpoint_ids = BTreeMap::new();
+        let mut endpoint_service = Vec::new();
+        for (i, (name, svc)) in spec.services.iter().enumerate() {
+            check_name(&format!("services.{name}"), name)?;
+            service_ids.insert(name.clone(), i as ServiceId);
+            for ep in svc.endpoints.keys() {
+                check_name(&format!("services.{name}.endpoints.{ep}"), ep)?;
+                let id = endpoint_ids.len() as EndpointId;
+                endpoint_ids.insert(format!("{name}.{ep}"), id);
+                endpoint_service.push(i as ServiceId);
+            }
+        }
+        Ok(Builder {
+            service_ids,
+            endpoint_ids,
+            endpoint_service,
+        })
+    }
+
+    fn endpoint(&self, field: &str, name: &str) -> Result<EndpointId, ConfigError> {
+        if let Some(&id) = self.endpoint_ids.get(name) {
+            return Ok(id);
+        }
+        let Some((svc, _)) = name.split_once('.') else {
+            return Err(err(
+                field,
+                format!("{name:?} is not `service.endpoint` (e.g. \"order.place\")"),
+            ));
+        };
+        if self.service_ids.contains_key(svc) {
+            Err(err(
+                field,
+                format!("service {svc:?} has no endpoint named in {name:?}"),
+            ))
+        } else {
+            Err(err(
+                field,
+                format!("no service named {svc:?} (in {name:?})"),
+            ))
+        }
+    }
+
+    fn finish(self, spec: &ModelSpec) -> Result<Model, ConfigError> {
+        if spec.services.is_empty() {
+            return Err(err("services", "the model has no services"));
+        }
+        // Services and endpoints.
+        let mut services = Vec::new();
+        let mut endpoints = Vec::new();
+        let mut clients: Vec<Client> = Vec::new();
+        let mut client_index: BTreeMap<(ServiceId, ServiceId), ClientId> = BTreeMap::new();
+        let mut breakers: Vec<BreakerDef> = Vec::new();
+        let pools = build_pools(spec)?;
+
+        for (name, svc) in &spec.services {
+            let sid = self.service_ids[name];
+            let path = format!("services.{name}");
+            services.push(build_service(&path, name, svc)?);
+            if svc.endpoints.is_empty() {
+                return Err(err(
+                    format!("{path}.endpoints"),
+                    "a service needs at least one endpoint",
+                ));
+            }
+            for (ep_name, ep) in &svc.endpoints {
+                let ep_path = format!("{path}.endpoints.{ep_name}");
+                let eid = self.endpoint_ids[&format!("{name}.{ep_name}")];
+                services[sid as usize].endpoints.push(eid);
+                if ep.steps.is_empty() {
+                    return Err(err(
+                        format!("{ep_path}.steps"),
+                        "an endpoint needs at least one step",
+                    ));
+                }
+                let mut steps = Vec::new();
+                for (k, step) in ep.steps.iter().enumerate() {
+                    let step_path = format!("{ep_path}.steps[{k}]");
+                    let targets = self.step_targets(&step_path, step)?;
+                    let step = match targets {
+                        None => {
+                            build_work(&format!("{step_path}.work"), step.work.as_ref().unwrap())?
+                        }
+                        Some(targets) => {
+                            let mut calls = Vec::new();
+                            for (target, critical) in targets {
+                                let callee = self.endpoint_service[target as usize];
+                                let client = match client_index.get(&(sid, callee)) {
+                                    Some(&c) => c,
+                                    None => {
+                                        let callee_name =
+                                            spec.services.keys().nth(callee as usize).unwrap();
+                                        let cspec = svc
+                                            .clients
+                                            .get(callee_name)
+                                            .cloned()
+                                            .unwrap_or_default();
+                                        let cpath = format!("{path}.clients.{callee_name}");
+                                        let c = build_client(
+                                            &cpath,
+                                            format!("{name}→{callee_name}"),
+                                            sid,
+                                            callee,
+                                            &cspec,
+                                            &pools,
+                                            &mut breakers,
+                                        )?;
+                                        clients.push(c);
+                                        let id = (clients.len() - 1) as ClientId;
+                                        client_index.insert((sid, callee), id);
+                                        id
+                                    }
+                                };
+                                calls.push(CallDef {
+                                    client,
+                                    target,
+                                    critical,
+                                });
+                            }
+                            Step::Calls(calls)
+                        }
+                    };
+                    steps.push(step);
+                }
+                endpoints.push(Endpoint {
+                    service: sid,
+                    name: format!("{name}.{ep_name}"),
+                    steps,
+                });
+            }
+            for callee_name in svc.clients.keys() {
+                let cpath = format!("{path}.clients.{callee_name}");
+                let Some(&callee) = self.service_ids.get(callee_name) else {
+                    return Err(err(cpath, format!("no service named {callee_name:?}")));
+                };
+                if !client_index.contains_key(&(sid, callee)) {
+                    return Err(err(
+                        cpath,
+                        format!(
+                            "{name} never calls {callee_name}, so this client stack would do nothing"
+                        ),
+                    ));
+                }
+            }
+        }
+        check_cycles(&endpoints)?;
+
+        let mut workloads = Vec::new();
+        for (i, w) in spec.workloads.iter().enumerate() {
+            workloads.push(self.build_workload(&format!("workloads[{i}]"), w)?);
+        }
+        if workloads.is_empty() {
+            return Err(err(
+                "workloads",
+                "the model has no workloads (no user traffic)",
+            ));
+        }
+        let mut faults = Vec::new();
+        for (i, f) in spec.faults.iter().enumerate() {
+            faults.push(self.build_fault(&format!("faults[{i}]"), f, &spec.services)?);
+        }
+        Ok(Model {
+            description: spec.description.clone(),
+            services,
+            endpoints,
+            clients,
+            breakers,
+            pools,
+            workloads,
+            faults,
+            deadline_propagation: spec.deadline_propagation,
+        })
+    }
+
+    /// `None` for a work step, the called endpoints otherwise.
+    fn step_targets(
+        &self,
+        path: &str,
+        step: &StepSpec,
+    ) -> Result<Option<Vec<(EndpointId, bool)>>, ConfigError> {
+        let kinds = [
+            step.work.is_some(),
+            step.call.is_some(),
+            step.parallel.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(err(
+                path,
+                "a step needs exactly one of `work`, `call` or `parallel`",
+            ));
+        }
+        if step.critical.is_some() && step.call.is_none() {
+            return Err(err(
+                format!("{path}.critical"),
+                "goes with `call` (inside `parallel`, set it on each call)",
+            ));
+        }
+        if let Some(call) = &step.call {
+            let id = self.endpoint(&format!("{path}.call"), call)?;
+            return Ok(Some(vec![(id, step.critical.unwrap_or(true))]));
+        }
+        if let Some(calls) = &step.parallel {
+            if calls.is_empty() {
+                return Err(err(format!("{path}.parallel"), "needs at least one call"));
+            }
+            let mut out = Vec::new();
+            for (i, c) in calls.iter().enumerate() {
+                out.push((
+                    self.endpoint(&format!("{path}.parallel[{i}].call"), &c.call)?,
+                    c.critical,
+                ));
+            }
+            return Ok(Some(out));
+        }
+        Ok(None)
+    }
+
+    fn build_workload(&self, path: &str, w: &WorkloadSpec) -> Result<Workload, ConfigError> {
+        let target = self.endpoint(&format!("{path}.target"), &w.target)?;
+        let arrivals = match &w.arrivals {
+            ArrivalsSpec::Poisson(p) => {
+                let ppath = format!("{path}.arrivals.poisson");
+                let points = match (p.rate, &p.schedule) {
+                    (Some(r), None) => {
+                        check_rate(&format!("{ppath}.rate"), r)?;
+                        if r == 0.0 {
+                            return Err(err(format!("{ppath}.rate"), "must be above zero"));
+                        }
+                        vec![(SimTime::ZERO, r)]
+                    }
+                    (None, Some(s)) => {
+                        if s.is_empty() {
+                            return Err(err(
+                                format!("{ppath}.schedule"),
+                                "needs at least one [time, rate] point",
+                            ));
+                        }
+                        let mut points = Vec::new();
+                        for (i, (t, r)) in s.iter().enumerate() {
+                            let f = format!("{ppath}.schedule[{i}]");
+                            check_rate(&f, *r)?;
+                            if i > 0 && *t <= s[i - 1].0 {
+                                return Err(err(
+                                    f,
+                                    format!("{t} is not after the previous point ({})", s[i - 1].0),
+                                ));
+                            }
+                            points.push((SimTime::at(*t), *r));
+                        }
+                        if points.iter().all(|p| p.1 == 0.0) {
+                            return Err(err(format!("{ppath}.schedule"), "every rate is zero"));
+                        }
+                        points
+                    }
+                    _ => return Err(err(ppath, "give exactly one of `rate` or `schedule`")),
+                };
+                Arrivals::Poisson(points)
+            }
+            ArrivalsSpec::Clients(c) => {
+                let cpath = format!("{path}.arrivals.clients");
+                if c.count == 0 {
+                    return Err(err(format!("{cpath}.count"), "must be at least 1"));
+                }
+                let think = match &c.think_dist {
+                    Some(d) => d
+                        .build()
+                        .map_err(|e| e.within(&format!("{cpath}.think_dist")))?,
+                    None => Dist::Exponential {
+                        mean: c.think.as_secs_f64(),
+                    },
+                };
+                Arrivals::Clients {
+                    count: c.count,
+                    think,
+                }
+            }
+        };
+        if w.patience.is_zero() {
+            return Err(err(format!("{path}.patience"), "must be above zero"));
+        }
+        if !w.value.is_finite() || w.value < 0.0 {
+            return Err(err(format!("{path}.value"), "must be a finite number ≥ 0"));
+        }
+        let retry = w
+            .retry
+            .clone()
+            .map(Retry::new)
+            .transpose()
+            .map_err(|e| e.within(&format!("{path}.retry")))?;
+        Ok(Workload {
+            name: w.name.clone(),
+            target,
+            arrivals,
+            patience: w.patience,
+            slo: w.slo,
+            value: w.value,
+            retry,
+            priority: w.priority,
+        })
+    }
+
+    fn build_fault(
+        &self,
+        path: &str,
+        f: &FaultSpec,
+        specs: &BTreeMap<String, ServiceSpec>,
+    ) -> Result<Fault, ConfigError> {
+        let tpath = format!("{path}.target");
+        let (service, endpoint) = match f.target.split_once('.') {
+            Some(_) => {
+                let ep = self.endpoint(&tpath, &f.target)?;
+                (self.endpoint_service[ep as usize], Some(ep))
+            }
+            None => match self.service_ids.get(&f.target) {
+                Some(&s) => (s, None),
+                None => return Err(err(tpath, format!("no service named {:?}", f.target))),
+            },
+        };
+        if f.duration.is_zero() {
+            return Err(err(format!("{path}.duration"), "must be above zero"));
+        }
+        let latency = f
+            .latency
+            .as_ref()
+            .map(|d| d.build().map_err(|e| e.within(&format!("{path}.latency"))))
+            .transpose()?;
+        if let Some(k) = f.latency_multiplier
+            && !(k.is_finite() && k > 0.0)
+        {
+            return Err(err(
+                format!("{path}.latency_multiplier"),
+                "must be a finite number > 0",
+            ));
+        }
+        if latency.is_some() && f.latency_multiplier.is_some() {
+            return Err(err(
+                path,
+                "give `latency` or `latency_multiplier`, not both",
+            ));
+        }
+        let error_rate = f.error_rate.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&error_rate) {
+            return Err(err(format!("{path}.error_rate"), "must be between 0 and 1"));
+        }
+        if let Some(w) = f.workers {
+            let name = specs.keys().nth(service as usize).unwrap();
+            if endpoint.is_some() {
+                return Err(err(
+                    format!("{path}.workers"),
+                    "capacity loss applies to a whole service; target the service",
+                ));
+            }
+            if w > specs[name].workers {
+                return Err(err(
+                    format!("{path}.workers"),
+                    format!("{w} is more than the service has ({})", specs[name].workers),
+                ));
+            }
+        }
+        let does_something = latency.is_some()
+            || f.latency_multiplier.is_some()
+            || error_rate > 0.0
+            || f.refuse
+            || f.hang
+            || f.workers.is_some();
+        if !does_something {
+            return Err(err(
+                path,
+                "the fault changes nothing: give latency, latency_multiplier, error_rate, refuse, hang or workers",
+            ));
+        }
+        if f.refuse && f.hang {
+            return Err(err(path, "a fault cannot both refuse and hang"));
+        }
+        Ok(Fault {
+            service,
+            endpoint,
+            start: SimTime::at(f.at),
+            end: SimTime::at(f.at + f.duration),
+            latency,
+            latency_multiplier: f.latency_multiplier,
+            error_rate,
+            refuse: f.refuse,
+            hang: f.hang,
+            workers: f.workers,
+        })
+    }
+}
+
+fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.contains('.') || name.contains(char::is_whitespace) {
+        return Err(err(
+            path,
+            format!("{name:?} is not a valid name (no dots or spaces)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_rate(path: &str, r: f64) -> Result<(), ConfigError> {
+    if !r.is_finite() || r < 0.0 {
+        return Err(err(path, format!("rate {r} must be a finite number ≥ 0")));
+    }
+    Ok(())
+}
+
+fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, ConfigError> {
+    if svc.workers == 0 {
+        return Err(err(format!("{path}.workers"), "must be at least 1"));
+    }
+    if let Some(rl) = &svc.rate_limit {
+        RateLimiter::new(*rl, SimTime::ZERO)
+            .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
+    }
+    if let Some(s) = &svc.shed {
+        PriorityShedder::new(s.clone()).map_err(|e| e.within(&format!("{path}.shed")))?;
+    }
+    Ok(Service {
+        name: name.to_string(),
+        workers: svc.workers,
+        queue_capacity: svc.queue.capacity,
+        discipline: svc.queue.discipline,
+        queue_timeout: svc.queue.timeout,
+        rate_limit: svc.rate_limit,
+        shed: svc.shed.clone(),
+        endpoints: Vec::new(),
+    })
+}
+
+fn build_work(path: &str, w: &WorkSpec) -> Result<Step, ConfigError> {
+    let dist = match w.dist() {
+        Ok(d) => d.build().map_err(|e| e.within(path))?,
+        Err(0) => {
+            return Err(err(
+                path,
+                "needs a distribution: constant, uniform, exponential, normal, lognormal or empirical",
+            ));
+        }
+        Err(_) => return Err(err(path, "give exactly one distribution")),
+    };
+    Ok(Step::Work {
+        dist,
+        per_inflight: w.per_inflight.unwrap_or(SimDuration::ZERO),
+    })
+}
+
+fn build_pools(spec: &ModelSpec) -> Result<Vec<Pool>, ConfigError> {
+    let mut pools = Vec::new();
+    for (name, p) in &spec.pools {
+        let config = BulkheadConfig {
+            max_concurrent: p.size,
+            max_wait: p.max_wait,
+        };
+        SemaphoreBulkhead::<u32>::new(config).map_err(|e| e.within(&format!("pools.{name}")))?;
+        if p.size == 0 {
+            return Err(err(format!("pools.{name}.size"), "must be at least 1"));
+        }
+        pools.push(Pool {
+            name: name.clone(),
+            config,
+        });
+    }
+    Ok(pools)
+}
+
+const DEFAULT_ORDER: [Layer; 4] = [
+    Layer::Bulkhead,
+    Layer::Breaker,
+    Layer::Retry,
+    Layer::Timeout,
+];
+
+#[allow(clippy::too_many_arguments)]
+fn build_client(
+    path: &str,
+    name: String,
+    caller: ServiceId,
+    callee: ServiceId,
+    c: &ClientSpec,
+    pools: &[Pool],
+    breakers: &mut Vec<BreakerDef>,
+) -> Result<Client, ConfigError> {
+    let layers = match &c.order {
+        None => DEFAULT_ORDER.to_vec(),
+        Some(order) => {
+            let mut seen = Vec::new();
+            for l in order {
+                if seen.contains(l) {
+                    return Err(err(
+                        format!("{path}.order"),
+                        format!("{l:?} appears twice").to_lowercase(),
+                    ));
+                }
+                seen.push(*l);
+            }
+            if seen.len() != 4 {
+                return Err(err(
+                    format!("{path}.order"),
+                    "list all four layers once: bulkhead, breaker, retry, timeout",
+                ));
+            }
+            seen
+        }
+    };
+    let retry = c
+        .retry
+        .clone()
+        .map(Retry::new)
+        .transpose()
+        .map_err(|e| e.within(&format!("{path}.retry")))?;
+    if let Some(b) = &c.budget {
+        RetryBudget::new(b.clone(), SimTime::ZERO)
+            .map_err(|e| e.within(&format!("{path}.budget")))?;
+        if retry.is_none() {
+            return Err(err(
+                format!("{path}.budget"),
+                "a retry budget needs a `retry` policy to limit",
+            ));
+        }
+    }
+    if let Some(b) = &c.bulkhead {
+        SemaphoreBulkhead::<u32>::new(*b).map_err(|e| e.within(&format!("{path}.bulkhead")))?;
+    }
+    let breaker = match (&c.breaker, &c.shared_breaker) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(err(
+                format!("{path}.shared_breaker"),
+                "needs a `breaker` config",
+            ));
+        }
+        (Some(cfg), shared) => {
+            CircuitBreaker::new(cfg.clone()).map_err(|e| e.within(&format!("{path}.breaker")))?;
+            let key = shared.clone().unwrap_or_else(|| name.clone());
+            match breakers.iter().position(|b| b.name == key) {
+                Some(i) if shared.is_some() => Some(i as u32),
+                _ => {
+                    breakers.push(BreakerDef {
+                        name: key,
+                        config: cfg.clone(),
+                    });
+                    Some((breakers.len() - 1) as u32)
+                }
+            }
+        }
+    };
+    let pool = match &c.pool {
+        None => None,
+        Some(p) => match pools.iter().position(|x| &x.name == p) {
+            Some(i) => Some(i as u32),
+            None => {
+                return Err(err(
+                    format!("{path}.pool"),
+                    format!("no pool named {p:?} in [pools]"),
+                ));
+            }
+        },
+    };
+    for (field, t) in [("timeout", c.timeout), ("total_timeout", c.total_timeout)] {
+        if t.is_some_and(|t| t.is_zero()) {
+            return Err(err(
+                format!("{path}.{field}"),
+                "must be above zero (leave it out for none)",
+            ));
+        }
+    }
+    let network = c
+        .network
+        .as_ref()
+        .map(|d| d.build().map_err(|e| e.within(&format!("{path}.network"))))
+        .transpose()?;
+    Ok(Client {
+        name,
+        caller,
+        callee,
+        layers,
+        timeout: c.timeout,
+        total_timeout: c.total_timeout,
+        retry,
+        budget: c.budget.clone(),
+        breaker,
+        bulkhead: c.bulkhead,
+        pool,
+        fallback: c.fallback.clone().unwrap_or_default(),
+        network,
+    })
+}
+
+/// Rejects call cycles (a → b → a would recurse forever), naming the cycle.
+fn check_cycles(endpoints: &[Endpoint]) -> Result<(), ConfigError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        e: usize,
+        eps: &[Endpoint],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+    ) -> Result<(), ConfigError> {
+        marks[e] = Mark::Active;
+        stack.push(e);
+        for step in &eps[e].steps {
+            if let Step::Calls(calls) = step {
+                for c in calls {
+                    let t = c.target as usize;
+                    match marks[t] {
+                        Mark::Active => {
+                            let from = stack.iter().position(|&x| x == t).unwrap();
+                            let mut names: Vec<&str> = stack[from..]
+                                .iter()
+                                .map(|&x| eps[x].name.as_str())
+                                .collect();
+                            names.push(&eps[t].name);
+                            let (svc, ep) = eps[e].name.split_once('.').unwrap();
+                            return Err(err(
+                                format!("services.{svc}.endpoints.{ep}.steps"),
+                                format!("call cycle {}", names.join(" → ")),
+                            ));
+                        }
+                        Mark::New => visit(t, eps, marks, stack)?,
+                        Mark::Done => {}
+                    }
+                }
+            }
+        }
+        stack.pop();
+        marks[e] = Mark::Done;
+        Ok(())
+    }
+    let mut marks = vec![Mark::New; endpoints.len()];
+    for e in 0..endpoints.len() {
+        if marks[e] == Mark::New {
+            visit(e, endpoints, &mut marks, &mut Vec::new())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! The model file as written: plain serde records, no cross-references resolved.
+//!
+//! Every struct denies unknown keys, so a typo (`wrokers = 200`) is an error naming the
+//! key instead of a silently ignored line. Validation (ids, cycles, distributions,
+//! policy parameters) happens once, in [`super::build`].
+//!
+//! ```toml
+//! [[workloads]]
+//! name = "shoppers"
+//! target = "gateway.checkout"
+//! arrivals = { poisson = { rate = 300.0 } }
+//! patience = "10s"
+//! slo = "2s"
+//! value = 80.0
+//!
+//! [services.gateway]
+//! workers = 200
+//! queue = { capacity = 1000, discipline = "fifo", timeout = "5s" }
+//!
+//! [services.gateway.endpoints.checkout]
+//! steps = [{ work = { lognormal = { p50 = "2ms", p99 = "10ms" } } }, { call = "order.place" }]
+//!
+//! [services.gateway.clients.order]
+//! timeout = "5s"
+//! retry = { max_attempts = 3, backoff = { exponential = { base = "100ms", cap = "5s" } } }
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::DistSpec;
+use crate::engine::dist::LognormalSpec;
+use crate::policy::budget::RetryBudgetConfig;
+use crate::policy::bulkhead::BulkheadConfig;
+use crate::policy::circuit_breaker::CircuitBreakerConfig;
+use crate::policy::fallback::FallbackConfig;
+use crate::policy::rate_limit::RateLimiterConfig;
+use crate::policy::retry::RetryConfig;
+use crate::policy::shedding::ShedConfig;
+use crate::time::SimDuration;
+
+/// A whole model file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// One line on what this model is (shown by `cascade check` and `cascade list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// User traffic into entry endpoints.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadSpec>,
+    /// Every service, internal or external, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Shared named connection pools that several clients draw from.
+    #[serde(default)]
+    pub pools: BTreeMap<String, PoolSpec>,
+    /// Scheduled faults.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// Requests carry their absolute deadline; callees drop expired work when they
+    /// dequeue it and inner timeouts are capped by the remaining budget.
+    #[serde(default)]
+    pub deadline_propagation: bool,
+}
+
+/// User traffic into one entry endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Name used in reports.
+    pub name: String,
+    /// Entry point, `service.endpoint`.
+    pub target: String,
+    /// How requests arrive.
+    pub arrivals: ArrivalsSpec,
+    /// The user gives up on an attempt after this long (abandons).
+    pub patience: SimDuration,
+    /// A success slower than this is "late", not good.
+    pub slo: SimDuration,
+    /// Revenue per good answer (for lost revenue).
+    #[serde(default)]
+    pub value: f64,
+    /// Priority class for load shedding (0 = most important).
+    #[serde(default)]
+    pub priority: u8,
+    /// The users' own retries (refresh button, app retry loop). Abandoning counts as a
+    /// timeout for `retry_on`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+}
+
+/// Open or closed arrivals.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ArrivalsSpec {
+    /// Open-loop Poisson: a constant `rate` or a piecewise-linear `schedule`.
+    Poisson(PoissonSpec),
+    /// A fixed population of clients, each waiting `think` (exponential with this mean
+    /// unless `think_dist` is given) between the end of one request and the next.
+    Clients(ClientsSpec),
+}
+
+/// Poisson arrivals per second.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoissonSpec {
+    /// A constant rate per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// `[time, rate]` points, linearly interpolated, flat after the last point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<(SimDuration, f64)>>,
+}
+
+/// A closed population.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsSpec {
+    /// Number of clients.
+    pub count: u32,
+    /// Mean think time between requests (exponential).
+    pub think: SimDuration,
+    /// Think time distribution, replacing the exponential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_dist: Option<DistSpec>,
+}
+
+/// One service: a worker pool behind a queue, with endpoints and client stacks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Threads: a request holds one from start to response, including while it waits on
+    /// downstream calls, timeouts and back-off sleeps.
+    pub workers: u32,
+    /// The request queue in front of the workers (default: unbounded FIFO, no timeout).
+    #[serde(default)]
+    pub queue: QueueSpec,
+    /// Endpoints by name.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointSpec>,
+    /// Policy stacks for calls to other services, keyed by the callee service's name.
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientSpec>,
+    /// Ingress rate limit at the front door (rejections are `rate_limited`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimiterConfig>,
+    /// Priority load shedding at the front door (utilisation = busy workers ÷ workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shed: Option<ShedConfig>,
+}
+
+/// Queue discipline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discipline {
+    /// First in, first out.
+    #[default]
+    Fifo,
+    /// Last in, first out (serves the freshest request first under overload).
+    Lifo,
+}
+
+/// The request queue of a service.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Maximum waiting requests; absent means unbounded. A full queue rejects at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// FIFO (default) or LIFO.
+    #[serde(default)]
+    pub discipline: Discipline,
+    /// Requests that waited longer are dropped when dequeued (`queue_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+}
+
+/// An endpoint: steps executed in order while holding a worker.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// The steps.
+    pub steps: Vec<StepSpec>,
+}
+
+/// One step: exactly one of `work`, `call` or `parallel`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Local work holding the thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkSpec>,
+    /// A synchronous call to `service.endpoint` through this service's client stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// With `call`: false makes a failure degrade the answer instead of failing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
+    /// Calls made at once; the step ends when all have answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Vec<CallSpec>>,
+}
+
+/// A call inside a `parallel` group.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSpec {
+    /// `service.endpoint`.
+    pub call: String,
+    /// False: failure degrades instead of failing the request.
+    #[serde(default = "yes")]
+    pub critical: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Local work: one distribution, optionally growing with the service's load.
+/// `{ lognormal = { p50 = "2ms", p99 = "10ms" } }` or
+/// `{ constant = "1s", per_inflight = "10ms" }` (1 s + 10 ms × requests in progress).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkSpec {
+    /// A fixed time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constant: Option<SimDuration>,
+    /// Uniform `{ min, max }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<MinMax>,
+    /// Exponential `{ mean }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exponential: Option<Mean>,
+    /// Normal truncated at zero `{ mean, sd }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<MeanSd>,
+    /// Lognormal `{ p50, p99 }` or `{ median, sigma }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lognormal: Option<LognormalSpec>,
+    /// Quantile table `{ quantiles = [[0.0, "1ms"], …, [1.0, "1s"]] }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empirical: Option<Quantiles>,
+    /// Extra time per request in progress at the service when the work starts
+    /// (overload makes the service slower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_inflight: Option<SimDuration>,
+}
+
+/// `{ min, max }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinMax {
+    /// Lower bound.
+    pub min: SimDuration,
+    /// Upper bound.
+    pub max: SimDuration,
+}
+
+/// `{ mean }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mean {
+    /// The mean.
+    pub mean: SimDuration,
+}
+
+/// `{ mean, sd }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeanSd {
+    /// The mean.
+    pub mean: SimDuration,
+    /// The standard deviation.
+    pub sd: SimDuration,
+}
+
+/// `{ quantiles }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quantiles {
+    /// `[quantile, value]` pairs.
+    pub quantiles: Vec<(f64, SimDuration)>,
+}
+
+impl WorkSpec {
+    /// The distribution part, if exactly one is given (`Err(n)` with the count otherwise).
+    pub fn dist(&self) -> Result<DistSpec, usize> {
+        let mut found = Vec::new();
+        if let Some(c) = self.constant {
+            found.push(DistSpec::Constant(c));
+        }
+        if let Some(u) = &self.uniform {
+            found.push(DistSpec::Uniform {
+                min: u.min,
+                max: u.max,
+            });
+        }
+        if let Some(e) = &self.exponential {
+            found.push(DistSpec::Exponential { mean: e.mean });
+        }
+        if let Some(n) = &self.normal {
+            found.push(DistSpec::Normal {
+                mean: n.mean,
+                sd: n.sd,
+            });
+        }
+        if let Some(l) = &self.lognormal {
+            found.push(DistSpec::Lognormal(l.clone()));
+        }
+        if let Some(q) = &self.empirical {
+            found.push(DistSpec::Empirical {
+                quantiles: q.quantiles.clone(),
+            });
+        }
+        if found.len() == 1 {
+            Ok(found.remove(0))
+        } else {
+            Err(found.len())
+        }
+    }
+}
+
+/// Which layer of a client stack (outermost first in `order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// The client's bulkhead (semaphore).
+    Bulkhead,
+    /// The circuit breaker.
+    Breaker,
+    /// The retry loop: layers before it act once per call, layers after it per attempt.
+    Retry,
+    /// The timeout: per attempt inside the retry, per call outside it.
+    Timeout,
+}
+
+/// The policy stack around calls from one service to another.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Timeout (per attempt with the default order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// Timeout across all attempts of one call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_timeout: Option<SimDuration>,
+    /// Retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+    /// Retry budget (Finagle, gRPC throttling, AWS quota).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<RetryBudgetConfig>,
+    /// Circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<CircuitBreakerConfig>,
+    /// Share one breaker among every client of the model naming the same key (default:
+    /// one breaker per client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_breaker: Option<String>,
+    /// Bulkhead (semaphore, max concurrent calls, max wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulkhead: Option<BulkheadConfig>,
+    /// A shared connection pool (named in `[pools]`): one connection per attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// What a failed call answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackConfig>,
+    /// Layer order, outermost first. Default `["bulkhead", "breaker", "retry", "timeout"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Vec<Layer>>,
+    /// One-way network delay of each request and each response on this edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<DistSpec>,
+}
+
+/// A shared connection pool.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Connections.
+    pub size: u32,
+    /// How long an attempt may wait for a connection (default 0: fail at once).
+    #[serde(default)]
+    pub max_wait: SimDuration,
+}
+
+/// A fault on a service (`"processor"`) or one endpoint (`"processor.charge"`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// `service` or `service.endpoint`.
+    pub target: String,
+    /// Start time.
+    pub at: SimDuration,
+    /// How long it lasts.
+    pub duration: SimDuration,
+    /// Replace the latency of every work step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<DistSpec>,
+    /// Multiply the latency of every work step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_multiplier: Option<f64>,
+    /// Probability (0–1) that a request fails at once with a server error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Refuse every request at once (connection refused: fails fast).
+    #[serde(default)]
+    pub refuse: bool,
+    /// Accept requests and never answer them (a black hole).
+    #[serde(default)]
+    pub hang: bool,
+    /// Workers left during the fault (capacity loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
+}

@@ -1,0 +1,563 @@
+//! Streaming metrics of one run: per-bucket counters and time integrals, latency
+//! histograms, and the outage summary computed from them.
+//!
+//! Memory is proportional to the number of buckets (the run's length), never to the
+//! number of requests: every request updates a few counters and a histogram and is gone.
+//!
+//! Definitions (DESIGN "Metrics and definitions"):
+//! - user outcomes are attributed to the bucket in which the user *sent* the request, so
+//!   each bucket satisfies `offered = good + late + degraded + pending + failed + abandoned`
+//!   (plus `unresolved` at the end of the run);
+//! - an *ok answer* is good, degraded (fallback) or pending (queued intent), answered
+//!   within the SLO; a bucket is *down* when ok ÷ offered is below the threshold;
+//! - outage = total down time; recovery = from the last fault's end to the end of the last
+//!   down interval; sustained outage = down time after the last fault ended.
+
+use hdrhistogram::Histogram;
+
+use crate::policy::RejectReason;
+use crate::time::{SimDuration, SimTime};
+
+/// Every rejection reason, in CSV column order.
+pub const REJECT_REASONS: [RejectReason; 7] = [
+    RejectReason::QueueFull,
+    RejectReason::QueueTimeout,
+    RejectReason::BulkheadFull,
+    RejectReason::CircuitOpen,
+    RejectReason::RateLimited,
+    RejectReason::Shed,
+    RejectReason::DeadlineExceeded,
+];
+
+/// Index of a reason in [`REJECT_REASONS`].
+pub fn reason_index(r: RejectReason) -> usize {
+    REJECT_REASONS.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+/// How a user request (intent) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserOutcome {
+    /// A full answer within the SLO.
+    Good,
+    /// A full answer after the SLO.
+    Late,
+    /// A fallback answer (default or stale) within the SLO.
+    Degraded,
+    /// "We'll get back to you": the intent was queued for later, within the SLO.
+    Pending,
+    /// An error answer: why, as the last attempt's failure.
+    Failed(FailReason),
+    /// The user stopped waiting (patience) and did not try again.
+    Abandoned,
+}
+
+/// Why a user request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The system answered with an error (a downstream failure propagated up).
+    Error,
+    /// A protection rejected it.
+    Rejected(RejectReason),
+}
+
+/// Per-bucket counts of user outcomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserCounts {
+    /// Requests sent.
+    pub offered: u64,
+    /// Good answers.
+    pub good: u64,
+    /// Late answers.
+    pub late: u64,
+    /// Degraded answers.
+    pub degraded: u64,
+    /// Pending answers.
+    pub pending: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Abandoned.
+    pub abandoned: u64,
+}
+
+impl UserCounts {
+    /// Good, degraded and pending answers (all within the SLO).
+    pub fn ok(&self) -> u64 {
+        self.good + self.degraded + self.pending
+    }
+
+    fn add(&mut self, o: UserOutcome) {
+        match o {
+            UserOutcome::Good => self.good += 1,
+            UserOutcome::Late => self.late += 1,
+            UserOutcome::Degraded => self.degraded += 1,
+            UserOutcome::Pending => self.pending += 1,
+            UserOutcome::Failed(_) => self.failed += 1,
+            UserOutcome::Abandoned => self.abandoned += 1,
+        }
+    }
+
+    /// Element-wise sum.
+    pub fn merge(&mut self, o: &UserCounts) {
+        self.offered += o.offered;
+        self.good += o.good;
+        self.late += o.late;
+        self.degraded += o.degraded;
+        self.pending += o.pending;
+        self.failed += o.failed;
+        self.abandoned += o.abandoned;
+    }
+}
+
+/// Latency percentiles of one bucket (by completion time), milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BucketLatency {
+    /// Answers completed in the bucket.
+    pub count: u64,
+    /// Median, ms (NaN when empty).
+    pub p50_ms: f64,
+    /// 99th percentile, ms (NaN when empty).
+    pub p99_ms: f64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds from 1 µs to ~11.6 days, 3 significant digits.
+    Histogram::new_with_bounds(1, 1_000_000_000_000, 3).expect("valid bounds")
+}
+
+fn micros(d: SimDuration) -> u64 {
+    (d.as_nanos() / 1_000).clamp(1, 1_000_000_000_000)
+}
+
+/// A workload's metrics.
+#[derive(Clone, Debug)]
+pub struct WorkloadMetrics {
+    /// Its name.
+    pub name: String,
+    /// Revenue per good answer.
+    pub value: f64,
+    /// Totals over the run.
+    pub totals: UserCounts,
+    /// Failed requests by reason: index 0 = error answers, 1.. = [`REJECT_REASONS`].
+    pub failed_by: [u64; 8],
+    /// Requests still unanswered when the run ended.
+    pub unresolved: u64,
+    /// Intents of this workload captured for later and then dead-lettered.
+    pub dead_lettered: u64,
+    /// Per arrival bucket.
+    pub buckets: Vec<UserCounts>,
+    /// Ok answers per completion bucket (good answers per second, by when they arrived).
+    pub ok_done: Vec<u64>,
+    /// Latency of answered requests per completion bucket.
+    pub latency: Vec<BucketLatency>,
+    all: Histogram<u64>,
+    current: Histogram<u64>,
+    current_bucket: usize,
+}
+
+impl WorkloadMetrics {
+    fn new(name: String, value: f64, buckets: usize) -> Self {
+        WorkloadMetrics {
+            name,
+            value,
+            totals: UserCounts::default(),
+            failed_by: [0; 8],
+            unresolved: 0,
+            dead_lettered: 0,
+            buckets: vec![UserCounts::default(); buckets],
+            ok_done: vec![0; buckets],
+            latency: vec![
+                BucketLatency {
+                    count: 0,
+                    p50_ms: f64::NAN,
+                    p99_ms: f64::NAN
+                };
+                buckets
+            ],
+            all: histogram(),
+            current: histogram(),
+            current_bucket: 0,
+        }
+    }
+
+    /// Latency quantile over the whole run, ms (NaN without answers).
+    pub fn latency_ms(&self, q: f64) -> f64 {
+        if self.all.is_empty() {
+            f64::NAN
+        } else {
+            self.all.value_at_quantile(q) as f64 / 1e3
+        }
+    }
+
+    /// Mean latency of answered requests, ms (NaN without answers).
+    pub fn mean_latency_ms(&self) -> f64 {
+        if self.all.is_empty() {
+            f64::NAN
+        } else {
+            self.all.mean() / 1e3
+        }
+    }
+
+    /// Requests that got no good answer: failed + abandoned + unresolved (dead-lettered
+    /// intents are added by the world's report).
+    pub fn lost(&self) -> u64 {
+        self.totals.failed + self.totals.abandoned + self.unresolved
+    }
+
+    fn roll_latency(&mut self, to: usize) {
+        if to == self.current_bucket {
+            return;
+        }
+        if !self.current.is_empty() {
+            self.latency[self.current_bucket] = BucketLatency {
+                count: self.current.len(),
+                p50_ms: self.current.value_at_quantile(0.5) as f64 / 1e3,
+                p99_ms: self.current.value_at_quantile(0.99) as f64 / 1e3,
+            };
+            self.current.reset();
+        }
+        self.current_bucket = to;
+    }
+}
+
+/// A service's per-bucket series.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceBucket {
+    /// Requests that reached the service.
+    pub arrivals: u64,
+    /// Responses sent after work (success or failure).
+    pub completions: u64,
+    /// Rejections by [`REJECT_REASONS`]: at the front door (queue, rate limit, shedding,
+    /// deadline) and by this service's own clients (breaker, bulkhead).
+    pub rejected: [u64; 7],
+    /// Server errors returned by a fault (error rate or refuse).
+    pub fault_errors: u64,
+    /// Requests swallowed by a hang fault.
+    pub hung: u64,
+    /// Completions nobody was waiting for any more (wasted work).
+    pub wasted: u64,
+    /// Requests that failed because a call timed out.
+    pub failed_timeout: u64,
+    /// Requests that failed because a call failed otherwise (`downstream_error`).
+    pub failed_downstream: u64,
+    /// Worker-seconds busy (÷ bucket seconds = average busy workers).
+    pub busy_area: f64,
+    /// Request-seconds queued (÷ bucket seconds = average queue length).
+    pub queue_area: f64,
+}
+
+/// A service's metrics.
+#[derive(Clone, Debug)]
+pub struct ServiceMetrics {
+    /// Its name.
+    pub name: String,
+    /// Worker pool size.
+    pub workers: u32,
+    /// Per bucket.
+    pub buckets: Vec<ServiceBucket>,
+    /// Worker-seconds of work done for callers that had given up.
+    pub wasted_seconds: f64,
+}
+
+/// A client edge's per-bucket series.
+#[derive(Clone, Debug, Default)]
+pub struct ClientBucket {
+    /// Logical calls started.
+    pub calls: u64,
+    /// Attempts sent (first attempts and retries).
+    pub attempts: u64,
+    /// Retries (attempts after the first).
+    pub retries: u64,
+    /// Calls that failed after all layers (before fallback).
+    pub failures: u64,
+    /// Calls or attempts refused by this client's breaker.
+    pub breaker_rejections: u64,
+    /// Calls or attempts refused by this client's bulkhead or pool.
+    pub bulkhead_rejections: u64,
+    /// Retries refused by the budget.
+    pub budget_exhausted: u64,
+    /// Seconds the breaker spent open in this bucket.
+    pub open_seconds: f64,
+    /// Seconds the breaker spent half-open in this bucket.
+    pub half_open_seconds: f64,
+}
+
+/// A client edge's metrics.
+#[derive(Clone, Debug)]
+pub struct ClientMetrics {
+    /// `caller→callee`, or `users:<workload>` for the users' own stack.
+    pub name: String,
+    /// Per bucket.
+    pub buckets: Vec<ClientBucket>,
+    /// Breaker transitions.
+    pub transitions: u64,
+    /// Fallback answers served (default or stale).
+    pub fallbacks: u64,
+    /// Intents captured for later.
+    pub captured: u64,
+    /// Captured intents delivered by the drain.
+    pub delivered: u64,
+    /// Captured intents dead-lettered (lost).
+    pub dead_lettered: u64,
+}
+
+impl ClientMetrics {
+    /// Totals over the run.
+    pub fn totals(&self) -> ClientBucket {
+        let mut t = ClientBucket::default();
+        for b in &self.buckets {
+            t.calls += b.calls;
+            t.attempts += b.attempts;
+            t.retries += b.retries;
+            t.failures += b.failures;
+            t.breaker_rejections += b.breaker_rejections;
+            t.bulkhead_rejections += b.bulkhead_rejections;
+            t.budget_exhausted += b.budget_exhausted;
+            t.open_seconds += b.open_seconds;
+            t.half_open_seconds += b.half_open_seconds;
+        }
+        t
+    }
+
+    /// Attempts ÷ calls (1.0 without retries; NaN without calls).
+    pub fn amplification(&self) -> f64 {
+        let t = self.totals();
+        if t.calls == 0 {
+            f64::NAN
+        } else {
+            t.attempts as f64 / t.calls as f64
+        }
+    }
+}
+
+/// Adds `value × (to − from)` to `buckets`, split at bucket boundaries.
+pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: SimTime, value: f64) {
+    if value == 0.0 || to <= from || buckets.is_empty() {
+        return;
+    }
+    let width = bucket.as_nanos();
+    let last = buckets.len() - 1;
+    let mut t = from.as_nanos();
+    let end = to.as_nanos();
+    while t < end {
+        let i = ((t / width) as usize).min(last);
+        let boundary = if i == last {
+            end
+        } else {
+            ((t / width) + 1) * width
+        };
+        let stop = boundary.min(end);
+        buckets[i] += value * (stop - t) as f64 / 1e9;
+        t = stop;
+    }
+}
+
+/// All metrics of a run, and the bucket layout.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Bucket width.
+    pub bucket: SimDuration,
+    /// Buckets (covering the run plus its drain time).
+    pub n_buckets: usize,
+    /// Per workload.
+    pub workloads: Vec<WorkloadMetrics>,
+    /// Per service.
+    pub services: Vec<ServiceMetrics>,
+    /// Per client edge.
+    pub clients: Vec<ClientMetrics>,
+}
+
+impl Metrics {
+    /// Empty metrics with `n_buckets` buckets of width `bucket`.
+    pub fn new(
+        bucket: SimDuration,
+        n_buckets: usize,
+        workloads: impl IntoIterator<Item = (String, f64)>,
+        services: impl IntoIterator<Item = (String, u32)>,
+        clients: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Metrics {
+            bucket,
+            n_buckets,
+            workloads: workloads
+                .into_iter()
+                .map(|(n, v)| WorkloadMetrics::new(n, v, n_buckets))
+                .collect(),
+            services: services
+                .into_iter()
+                .map(|(name, workers)| ServiceMetrics {
+                    name,
+                    workers,
+                    buckets: vec![ServiceBucket::default(); n_buckets],
+                    wasted_seconds: 0.0,
+                })
+                .collect(),
+            clients: clients
+                .into_iter()
+                .map(|name| ClientMetrics {
+                    name,
+                    buckets: vec![ClientBucket::default(); n_buckets],
+                    transitions: 0,
+                    fallbacks: 0,
+                    captured: 0,
+                    delivered: 0,
+                    dead_lettered: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// The bucket holding instant `t`.
+    #[inline]
+    pub fn index(&self, t: SimTime) -> usize {
+        ((t.as_nanos() / self.bucket.as_nanos()) as usize).min(self.n_buckets - 1)
+    }
+
+    /// A user request was sent at `at`.
+    pub fn on_offered(&mut self, workload: usize, at: SimTime) {
+        let i = self.index(at);
+        let w = &mut self.workloads[workload];
+        w.buckets[i].offered += 1;
+        w.totals.offered += 1;
+    }
+
+    /// A user request sent at `sent` ended at `now` with `outcome`.
+    pub fn on_user_outcome(
+        &mut self,
+        workload: usize,
+        sent: SimTime,
+        now: SimTime,
+        outcome: UserOutcome,
+    ) {
+        let i = self.index(sent);
+        let done = self.index(now);
+        let w = &mut self.workloads[workload];
+        w.buckets[i].add(outcome);
+        w.totals.add(outcome);
+        match outcome {
+            UserOutcome::Failed(FailReason::Error) => w.failed_by[0] += 1,
+            UserOutcome::Failed(FailReason::Rejected(r)) => w.failed_by[1 + reason_index(r)] += 1,
+            _ => {}
+        }
+        if matches!(
+            outcome,
+            UserOutcome::Good | UserOutcome::Degraded | UserOutcome::Pending
+        ) {
+            w.ok_done[done] += 1;
+        }
+        if matches!(
+            outcome,
+            UserOutcome::Good | UserOutcome::Late | UserOutcome::Degraded | UserOutcome::Pending
+        ) {
+            let us = micros(now - sent);
+            w.roll_latency(done);
+            let _ = w.all.record(us);
+            let _ = w.current.record(us);
+        }
+    }
+
+    /// Closes the per-bucket latency of every workload (end of run).
+    pub fn finish(&mut self) {
+        for w in &mut self.workloads {
+            let last = w.current_bucket;
+            w.roll_latency(last + 1);
+            w.current_bucket = last;
+        }
+    }
+
+    /// The outage summary for the first `buckets` buckets (the run proper), given the
+    /// last fault's end and the threshold ok ratio.
+    pub fn outage(
+        &self,
+        buckets: usize,
+        fault_end: Option<SimTime>,
+        good_ratio_below: f64,
+    ) -> Outage {
+        let n = buckets.min(self.n_buckets);
+        let width = self.bucket.as_secs_f64();
+        let mut down = vec![false; n];
+        for (i, d) in down.iter_mut().enumerate() {
+            let mut c = UserCounts::default();
+            for w in &self.workloads {
+                c.merge(&w.buckets[i]);
+            }
+            *d = c.offered > 0 && (c.ok() as f64) < good_ratio_below * c.offered as f64;
+        }
+        let outage_s = down.iter().filter(|d| **d).count() as f64 * width;
+        let (sustained_s, recovery_s) = match fault_end {
+            None => (0.0, 0.0),
+            Some(end) => {
+                let end_s = end.as_secs_f64();
+                let mut sustained = 0.0;
+                let mut last_down_end: f64 = end_s;
+                for (i, d) in down.iter().enumerate() {
+                    if !*d {
+                        continue;
+                    }
+                    let (b0, b1) = (i as f64 * width, (i + 1) as f64 * width);
+                    sustained += (b1.max(end_s) - b0.max(end_s)).max(0.0);
+                    if b1 > end_s {
+                        last_down_end = last_down_end.max(b1);
+                    }
+                }
+                (sustained, last_down_end - end_s)
+            }
+        };
+        // Recovered: the last bucket of the run is up.
+        let recovered = !down.last().copied().unwrap_or(false);
+        Outage {
+            down,
+            outage_s,
+            sustained_outage_s: sustained_s,
+            recovery_s,
+            recovered,
+        }
+    }
+}
+
+/// Outage summary of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outage {
+    /// Per bucket: down or not.
+    pub down: Vec<bool>,
+    /// Total down time, seconds.
+    pub outage_s: f64,
+    /// Down time after the last fault ended, seconds (the metastability signal).
+    pub sustained_outage_s: f64,
+    /// From the last fault's end to the end of the last down interval, seconds.
+    pub recovery_s: f64,
+    /// The run ended up (its last bucket was not down).
+    pub recovered: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::short::*;
+
+    #[test]
+    fn areas_split_across_bucket_boundaries() {
+        let mut b = vec![0.0; 4];
+        add_area(&mut b, secs(1), t_ms(500), t_ms(2_250), 2.0);
+        assert_eq!(b, vec![1.0, 2.0, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn outage_counts_down_time_after_the_fault_as_sustained() {
+        let mut m = Metrics::new(secs(1), 10, [("w".to_string(), 1.0)], [], []);
+        for i in 0..10u64 {
+            m.on_offered(0, t_ms(i * 1000));
+            let o = if (3..7).contains(&i) {
+                UserOutcome::Failed(FailReason::Error)
+            } else {
+                UserOutcome::Good
+            };
+            m.on_user_outcome(0, t_ms(i * 1000), t_ms(i * 1000 + 10), o);
+        }
+        // Fault 3 s–5 s; down buckets 3,4,5,6 → outage 4 s, sustained 2 s, recovery 2 s.
+        let o = m.outage(10, Some(t_ms(5000)), 0.5);
+        assert_eq!(o.outage_s, 4.0);
+        assert_eq!(o.sustained_outage_s, 2.0);
+        assert_eq!(o.recovery_s, 2.0);
+        assert!(o.recovered);
+    }
+}

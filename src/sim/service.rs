@@ -1,0 +1,330 @@
+//! Services: the front door (faults, rate limit, shedding, queue), workers, and the
+//! execution of an endpoint's steps.
+//!
+//! A request takes a worker when it starts and gives it back only when it answers, so
+//! the time it spends waiting on downstream calls, timeouts and back-off sleeps is time
+//! the worker cannot serve anybody else: slowness downstream becomes thread exhaustion
+//! here, which is how failures cascade upwards.
+//!
+//! Overload hurts: a long queue means late service, a full queue rejects at once, and a
+//! work step may grow with the number of requests in progress (`per_inflight`).
+
+use crate::engine::Scheduler;
+use crate::model::build::Step;
+use crate::policy::rate_limit::RateDecision;
+use crate::policy::{Outcome, RejectReason};
+use crate::sim::metrics::reason_index;
+use crate::sim::slab::Handle;
+use crate::sim::world::{Ev, Parent, Phase, Quality, Request, World};
+use crate::time::{SimDuration, SimTime};
+
+use rand::Rng;
+
+impl World<'_> {
+    /// Workers usable now (fewer during a capacity-loss fault).
+    fn capacity(&self, svc: u32, now: SimTime) -> u32 {
+        let s = &self.services[svc as usize];
+        let mut cap = s.workers;
+        for &f in &s.faults {
+            let f = &self.model.faults[f as usize];
+            if let Some(w) = f.workers
+                && f.start <= now
+                && now < f.end
+            {
+                cap = cap.min(w);
+            }
+        }
+        cap
+    }
+
+    /// A request reaches its service.
+    pub(crate) fn admit(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let now = sched.now();
+        let Some(req) = self.requests.get(h).copied() else {
+            return;
+        };
+        let svc = req.service;
+        let b = self.metrics.index(now);
+        if !req.rate_passed {
+            self.metrics.services[svc as usize].buckets[b].arrivals += 1;
+            // Faults at the front door.
+            let mut refuse = false;
+            let mut hang = false;
+            for &f in &self.services[svc as usize].faults {
+                let f = &self.model.faults[f as usize];
+                if f.start <= now && now < f.end && f.endpoint.is_none_or(|e| e == req.endpoint) {
+                    refuse |= f.refuse;
+                    hang |= f.hang;
+                }
+            }
+            if hang {
+                self.metrics.services[svc as usize].buckets[b].hung += 1;
+                self.requests.remove(h);
+                return;
+            }
+            if refuse {
+                self.metrics.services[svc as usize].buckets[b].fault_errors += 1;
+                self.respond(sched, h, Outcome::ServerError, Quality::Full);
+                return;
+            }
+            if let Some(rl) = &mut self.services[svc as usize].rate_limit {
+                match rl.try_acquire(now, 1) {
+                    RateDecision::Now => {}
+                    RateDecision::At(t) => {
+                        self.requests.get_mut(h).unwrap().rate_passed = true;
+                        sched.schedule_at(t, Ev::Deliver(h));
+                        return;
+                    }
+                    RateDecision::Rejected => {
+                        self.reject(sched, h, RejectReason::RateLimited);
+                        return;
+                    }
+                }
+            }
+        }
+        let cap = self.capacity(svc, now);
+        let s = &self.services[svc as usize];
+        if let Some(shed) = &s.shed
+            && !shed.admit_in_flight(req.class as usize, s.busy + s.queue.len() as u32, cap)
+        {
+            self.reject(sched, h, RejectReason::Shed);
+            return;
+        }
+        if s.busy < cap && s.queue.is_empty() {
+            self.start_request(sched, h);
+        } else if s.capacity.is_some_and(|c| s.queue.len() >= c as usize) {
+            self.reject(sched, h, RejectReason::QueueFull);
+        } else {
+            self.touch_service(svc, now);
+            self.services[svc as usize].queue.push_back(h);
+        }
+    }
+
+    fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason) {
+        let now = sched.now();
+        let svc = self.requests.get(h).unwrap().service;
+        let b = self.metrics.index(now);
+        self.metrics.services[svc as usize].buckets[b].rejected[reason_index(why)] += 1;
+        self.respond(sched, h, Outcome::Rejected(why), Quality::Full);
+    }
+
+    /// Starts queued requests while workers are free.
+    pub(crate) fn start_queued(&mut self, sched: &mut Scheduler<Ev>, svc: u32) {
+        let now = sched.now();
+        loop {
+            let cap = self.capacity(svc, now);
+            let s = &self.services[svc as usize];
+            if s.busy >= cap || s.queue.is_empty() {
+                return;
+            }
+            self.touch_service(svc, now);
+            let s = &mut self.services[svc as usize];
+            let h = if s.lifo {
+                s.queue.pop_back()
+            } else {
+                s.queue.pop_front()
+            }
+            .unwrap();
+            let timeout = s.queue_timeout;
+            let req = *self.requests.get(h).unwrap();
+            if timeout.is_some_and(|t| now - req.arrived > t) {
+                self.reject(sched, h, RejectReason::QueueTimeout);
+                continue;
+            }
+            if now >= req.deadline {
+                self.reject(sched, h, RejectReason::DeadlineExceeded);
+                continue;
+            }
+            self.start_request(sched, h);
+        }
+    }
+
+    fn start_request(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let now = sched.now();
+        let req = self.requests.get_mut(h).unwrap();
+        let svc = req.service;
+        let endpoint = req.endpoint;
+        req.started = Some(now);
+        self.touch_service(svc, now);
+        self.services[svc as usize].busy += 1;
+        // Injected errors fail at once (a fast 5xx).
+        let mut error_rate: f64 = 0.0;
+        for &f in &self.services[svc as usize].faults {
+            let f = &self.model.faults[f as usize];
+            if f.error_rate > 0.0
+                && f.start <= now
+                && now < f.end
+                && f.endpoint.is_none_or(|e| e == endpoint)
+            {
+                error_rate = error_rate.max(f.error_rate);
+            }
+        }
+        if error_rate > 0.0 && self.fault_rng.random::<f64>() < error_rate {
+            let b = self.metrics.index(now);
+            self.metrics.services[svc as usize].buckets[b].fault_errors += 1;
+            self.complete(sched, h, Outcome::ServerError, Quality::Full);
+            return;
+        }
+        self.run_step(sched, h);
+    }
+
+    /// Runs the current step of a request (or answers when none is left).
+    fn run_step(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let now = sched.now();
+        let model = self.model;
+        let req = *self.requests.get(h).unwrap();
+        let steps = &model.endpoints[req.endpoint as usize].steps;
+        let Some(step) = steps.get(req.step as usize) else {
+            self.complete(sched, h, Outcome::Success, req.quality);
+            return;
+        };
+        match step {
+            Step::Work { dist, per_inflight } => {
+                let svc = req.service as usize;
+                let mut replaced = None;
+                let mut multiplier = 1.0;
+                for &f in &self.services[svc].faults {
+                    let f = &model.faults[f as usize];
+                    if f.start <= now && now < f.end && f.endpoint.is_none_or(|e| e == req.endpoint)
+                    {
+                        if let Some(d) = &f.latency {
+                            replaced = Some(d);
+                        }
+                        if let Some(k) = f.latency_multiplier {
+                            multiplier *= k;
+                        }
+                    }
+                }
+                let s = &mut self.services[svc];
+                let base = replaced.unwrap_or(dist).sample(&mut s.rng);
+                let base = if multiplier == 1.0 {
+                    base
+                } else {
+                    base.mul_f64(multiplier)
+                };
+                let load =
+                    SimDuration::from_nanos(per_inflight.as_nanos().saturating_mul(s.busy as u64));
+                sched.schedule_in(base + load, Ev::WorkDone(h));
+            }
+            Step::Calls(calls) => {
+                self.requests.get_mut(h).unwrap().pending = calls.len() as u16;
+                for &c in calls {
+                    self.start_call(
+                        sched,
+                        Parent::Request(h),
+                        c.client,
+                        c.target,
+                        c.critical,
+                        req.deadline,
+                        req.workload,
+                        req.class,
+                    );
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_work_done(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        if let Some(req) = self.requests.get_mut(h) {
+            req.step += 1;
+            self.run_step(sched, h);
+        }
+    }
+
+    /// A call made by request `h` has ended.
+    pub(crate) fn on_call_done(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        critical: bool,
+        outcome: Outcome,
+        quality: Quality,
+    ) {
+        let Some(req) = self.requests.get_mut(h) else {
+            return;
+        };
+        req.pending -= 1;
+        if outcome.is_success() {
+            req.quality = req.quality.max(quality);
+        } else if critical {
+            req.failed.get_or_insert(outcome);
+        } else {
+            req.quality = req.quality.max(Quality::Degraded);
+        }
+        if req.pending > 0 {
+            return;
+        }
+        if let Some(cause) = req.failed {
+            let svc = req.service as usize;
+            let b = self.metrics.index(sched.now());
+            let sb = &mut self.metrics.services[svc].buckets[b];
+            match cause {
+                Outcome::Timeout => sb.failed_timeout += 1,
+                Outcome::Rejected(r @ (RejectReason::CircuitOpen | RejectReason::BulkheadFull)) => {
+                    sb.rejected[reason_index(r)] += 1
+                }
+                _ => sb.failed_downstream += 1,
+            }
+            self.complete(sched, h, Outcome::ServerError, Quality::Full);
+        } else {
+            req.step += 1;
+            self.run_step(sched, h);
+        }
+    }
+
+    /// The request answers and frees its worker.
+    fn complete(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        outcome: Outcome,
+        quality: Quality,
+    ) {
+        let now = sched.now();
+        let req = *self.requests.get(h).unwrap();
+        let svc = req.service;
+        self.touch_service(svc, now);
+        self.services[svc as usize].busy -= 1;
+        let b = self.metrics.index(now);
+        self.metrics.services[svc as usize].buckets[b].completions += 1;
+        if !self.origin_waits(&req, h) {
+            let sm = &mut self.metrics.services[svc as usize];
+            sm.buckets[b].wasted += 1;
+            sm.wasted_seconds += (now - req.started.unwrap_or(now)).as_secs_f64();
+        }
+        self.respond(sched, h, outcome, quality);
+        self.start_queued(sched, svc);
+    }
+
+    /// Whether the call that sent `req` still waits for this very attempt.
+    fn origin_waits(&self, req: &Request, h: Handle) -> bool {
+        self.calls.get(req.origin).is_some_and(|c| {
+            c.phase == Phase::InFlight && c.attempts == req.attempt && c.attempt_req == Some(h)
+        })
+    }
+
+    /// Sends the answer back over the network and forgets the request.
+    fn respond(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        outcome: Outcome,
+        quality: Quality,
+    ) {
+        let req = self.requests.remove(h).unwrap();
+        let client = &mut self.clients[req.client as usize];
+        let delay = match &client.network {
+            Some(d) => d.sample(&mut client.net_rng),
+            None => SimDuration::ZERO,
+        };
+        sched.schedule_in(
+            delay,
+            Ev::Respond {
+                call: req.origin,
+                attempt: req.attempt,
+                outcome,
+                quality,
+            },
+        );
+    }
+}
