@@ -91,3 +91,355 @@ fn bounded_queue_rejects_at_the_mmck_blocking_probability() {
         "blocking {sim:.4} vs M/M/c/K {p_block:.4}"
     );
 }
+
+/// Mean of a per-bucket series over `[from, to)` seconds (1 s buckets).
+fn mean_over(xs: impl Iterator<Item = f64>, from: usize, to: usize) -> f64 {
+    let v: Vec<f64> = xs.skip(from).take(to - from).collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Share of ok answers among the requests sent in `[from, to)` seconds, by workload.
+fn ok_ratio(r: &RunReport, workload: usize, from: usize, to: usize) -> f64 {
+    let b = &r.metrics.workloads[workload].buckets[from..to];
+    let ok: u64 = b.iter().map(|c| c.ok()).sum();
+    let offered: u64 = b.iter().map(|c| c.offered).sum();
+    ok as f64 / offered as f64
+}
+
+fn busy(r: &RunReport, service: usize) -> impl Iterator<Item = f64> + '_ {
+    r.metrics.services[service]
+        .buckets
+        .iter()
+        .map(|b| b.busy_area)
+}
+
+const CHAIN: &str = r#"
+[[workloads]]
+name = "users"
+target = "a.serve"
+arrivals = { poisson = { rate = 100.0 } }
+patience = "10s"
+slo = "1s"
+
+[services.a]
+workers = 50
+[services.a.endpoints.serve]
+steps = [{ work = { constant = "5ms" } }, { call = "b.serve" }]
+
+[services.b]
+workers = 200
+[services.b.endpoints.serve]
+steps = [{ work = { constant = "5ms" } }, { call = "c.serve" }]
+CLIENT_B_TO_C
+
+[services.c]
+workers = 10000
+[services.c.endpoints.serve]
+steps = [{ work = { lognormal = { p50 = "50ms", p99 = "100ms" } } }]
+
+[[faults]]
+target = "c.serve"
+at = "60s"
+duration = "60s"
+latency = { constant = "5s" }
+"#;
+
+mod cascading {
+    use super::*;
+
+    #[test]
+    fn a_slow_leaf_exhausts_the_top_without_timeouts_and_not_with_them() {
+        let bare = run(&model(&CHAIN.replace("CLIENT_B_TO_C", "")), 180, 1);
+        // Services are sorted by name: a = 0.
+        let peak = busy(&bare, 0).skip(60).take(60).fold(0.0, f64::max);
+        assert!(
+            peak > 49.0,
+            "A's pool should be exhausted, peak busy {peak:.1}"
+        );
+        let ok = ok_ratio(&bare, 0, 70, 120);
+        assert!(ok < 0.6, "good answers should collapse, ok ratio {ok:.2}");
+
+        let guarded = CHAIN.replace(
+            "CLIENT_B_TO_C",
+            "[services.b.clients.c]\ntimeout = \"200ms\"\nfallback = \"default\"\n",
+        );
+        let safe = run(&model(&guarded), 180, 1);
+        let peak = busy(&safe, 0).skip(60).take(60).fold(0.0, f64::max);
+        assert!(peak < 35.0, "A keeps spare workers, peak busy {peak:.1}");
+        let ok = ok_ratio(&safe, 0, 70, 120);
+        assert!(
+            ok > 0.95,
+            "A stays healthy (degraded answers), ok ratio {ok:.2}"
+        );
+    }
+}
+
+mod bulkheads {
+    use super::*;
+
+    const TWO_DEPS: &str = r#"
+[[workloads]]
+name = "fast"
+target = "s.fast"
+arrivals = { poisson = { rate = 50.0 } }
+patience = "10s"
+slo = "1s"
+
+[[workloads]]
+name = "slow"
+target = "s.slow"
+arrivals = { poisson = { rate = 50.0 } }
+patience = "10s"
+slo = "1s"
+
+[services.s]
+workers = 40
+[services.s.endpoints.fast]
+steps = [{ call = "d1.get" }]
+[services.s.endpoints.slow]
+steps = [{ call = "d2.get" }]
+BULKHEAD
+
+[services.d1]
+workers = 1000
+[services.d1.endpoints.get]
+steps = [{ work = { constant = "20ms" } }]
+
+[services.d2]
+workers = 1000
+[services.d2.endpoints.get]
+steps = [{ work = { constant = "20ms" } }]
+
+[[faults]]
+target = "d2"
+at = "30s"
+duration = "60s"
+latency = { constant = "5s" }
+"#;
+
+    #[test]
+    fn a_slow_dependency_drags_the_other_endpoint_down_only_without_a_bulkhead() {
+        let shared = run(&model(&TWO_DEPS.replace("BULKHEAD", "")), 120, 2);
+        let ok = ok_ratio(&shared, 0, 40, 90);
+        assert!(
+            ok < 0.5,
+            "shared pool: the fast endpoint collapses too, ok {ok:.2}"
+        );
+
+        let isolated = TWO_DEPS.replace(
+            "BULKHEAD",
+            "[services.s.clients.d2]\nbulkhead = { max_concurrent = 15, max_wait = \"0s\" }\n",
+        );
+        let iso = run(&model(&isolated), 120, 2);
+        let ok = ok_ratio(&iso, 0, 40, 90);
+        assert!(
+            ok > 0.99,
+            "bulkhead: the fast endpoint is unaffected, ok {ok:.3}"
+        );
+    }
+}
+
+mod amplification {
+    use super::*;
+
+    fn chain(first_layer_extra: &str) -> String {
+        let retry = "retry = { max_attempts = 3, backoff = { fixed = { delay = \"10ms\" } } }";
+        format!(
+            r#"
+[[workloads]]
+name = "users"
+target = "gateway.in"
+arrivals = {{ poisson = {{ rate = 20.0 }} }}
+patience = "1m"
+slo = "1s"
+
+[services.gateway]
+workers = 1000
+[services.gateway.endpoints.in]
+steps = [{{ call = "order.place" }}]
+[services.gateway.clients.order]
+{retry}
+{first_layer_extra}
+
+[services.order]
+workers = 1000
+[services.order.endpoints.place]
+steps = [{{ call = "payment.pay" }}]
+[services.order.clients.payment]
+{retry}
+
+[services.payment]
+workers = 1000
+[services.payment.endpoints.pay]
+steps = [{{ call = "bank.charge" }}]
+[services.payment.clients.bank]
+{retry}
+
+[services.bank]
+workers = 1000
+[services.bank.endpoints.charge]
+steps = [{{ work = {{ constant = "5ms" }} }}]
+
+[[faults]]
+target = "bank"
+at = "0s"
+duration = "10m"
+refuse = true
+"#
+        )
+    }
+
+    #[test]
+    fn three_layers_of_three_attempts_make_27_attempts_at_the_leaf() {
+        let r = run(&model(&chain("")), 60, 3);
+        let bank = r
+            .metrics
+            .services
+            .iter()
+            .find(|s| s.name == "bank")
+            .unwrap();
+        let arrivals: u64 = bank.buckets.iter().map(|b| b.arrivals).sum();
+        let offered = r.summary.offered;
+        assert_eq!(
+            arrivals,
+            27 * offered,
+            "every user request makes 27 bank attempts"
+        );
+        assert!((r.summary.amplification - 27.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_breaker_at_the_first_layer_cuts_the_storm() {
+        let breaker = "breaker = { consecutive = { failures = 5 }, wait_open = \"10s\", half_open_calls = 1 }";
+        let r = run(&model(&chain(breaker)), 60, 3);
+        assert!(
+            r.summary.amplification < 3.0,
+            "breaker open most of the time: {:.2} attempts per request",
+            r.summary.amplification
+        );
+    }
+}
+
+mod deadlines {
+    use super::*;
+
+    /// C loses most of its workers for 20 s: a backlog builds that nobody waits for.
+    fn backlog(propagate: bool) -> String {
+        format!(
+            r#"
+deadline_propagation = {propagate}
+
+[[workloads]]
+name = "users"
+target = "a.serve"
+arrivals = {{ poisson = {{ rate = 20.0 }} }}
+patience = "2s"
+slo = "1s"
+
+[services.a]
+workers = 1000
+[services.a.endpoints.serve]
+steps = [{{ call = "c.serve" }}]
+[services.a.clients.c]
+timeout = "1s"
+
+[services.c]
+workers = 10
+[services.c.endpoints.serve]
+steps = [{{ work = {{ constant = "300ms" }} }}]
+
+[[faults]]
+target = "c"
+at = "20s"
+duration = "20s"
+workers = 1
+"#
+        )
+    }
+
+    #[test]
+    fn propagation_drops_the_stale_backlog_instead_of_serving_it() {
+        let without = run(&model(&backlog(false)), 90, 4);
+        let with = run(&model(&backlog(true)), 90, 4);
+        let wasted = |r: &RunReport| {
+            r.metrics
+                .services
+                .iter()
+                .find(|s| s.name == "c")
+                .unwrap()
+                .wasted_seconds
+        };
+        let (w0, w1) = (wasted(&without), wasted(&with));
+        assert!(
+            w0 > 60.0,
+            "the backlog is served to nobody without deadlines: {w0:.0} s"
+        );
+        assert!(
+            w1 < w0 / 4.0,
+            "deadline propagation drops it: {w1:.0} s vs {w0:.0} s"
+        );
+        assert!(
+            with.outage.outage_s < without.outage.outage_s,
+            "and users recover sooner ({} s vs {} s down)",
+            with.outage.outage_s,
+            without.outage.outage_s
+        );
+    }
+}
+
+mod metastability {
+    use super::*;
+
+    fn storm(base: f64) -> String {
+        format!(
+            r#"
+[[workloads]]
+name = "users"
+target = "proxy.get"
+arrivals = {{ poisson = {{ schedule = [["0s", {base}], ["60s", {base}], ["60.001s", 400.0], ["70s", 400.0], ["70.001s", {base}]] }} }}
+patience = "10s"
+slo = "1s"
+
+[services.proxy]
+workers = 100000
+[services.proxy.endpoints.get]
+steps = [{{ call = "server.get" }}]
+[services.proxy.clients.server]
+timeout = "500ms"
+retry = {{ max_attempts = 3, backoff = "immediate" }}
+
+[services.server]
+workers = 100000
+[services.server.endpoints.get]
+steps = [{{ work = {{ constant = "100ms", per_inflight = "2ms" }} }}]
+"#
+        )
+    }
+
+    fn down_share(r: &RunReport, from: usize, to: usize) -> f64 {
+        r.outage.down[from..to].iter().filter(|d| **d).count() as f64 / (to - from) as f64
+    }
+
+    #[test]
+    fn the_same_spike_is_absorbed_at_low_load_and_never_recovered_from_at_high_load() {
+        let low = run(&model(&storm(100.0)), 240, 5);
+        assert!(
+            down_share(&low, 60, 90) > 0.5,
+            "the spike hurts at low load too"
+        );
+        assert!(
+            down_share(&low, 100, 240) < 0.05,
+            "low base load recovers after the spike"
+        );
+
+        let high = run(&model(&storm(150.0)), 240, 5);
+        assert!(
+            down_share(&high, 0, 55) < 0.05,
+            "high base load is healthy before the spike"
+        );
+        assert!(
+            down_share(&high, 100, 240) > 0.95,
+            "high base load stays down long after the spike ended (metastable)"
+        );
+    }
+}
