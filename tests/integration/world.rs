@@ -48,7 +48,7 @@ steps = [{{ work = {{ exponential = {{ mean = "{mean_ms}ms" }} }} }}]
 }
 
 #[test]
-fn mmc_through_the_world_matches_erlang_c() {
+fn mmc_through_a_model_file_matches_erlang_c() {
     for (c, rho, mean_ms, seed) in [(1u32, 0.8, 100u64, 1u64), (20, 0.9, 100, 2)] {
         let lambda = rho * c as f64 / (mean_ms as f64 / 1e3);
         let m = model(&mmc_model(c, lambda, mean_ms, None));
@@ -57,10 +57,6 @@ fn mmc_through_the_world_matches_erlang_c() {
         let exact = erlang_c(c, lambda, 1e3 / mean_ms as f64);
         let sim = w.mean_latency_ms() / 1e3;
         let rel = (sim - exact.mean_system).abs() / exact.mean_system;
-        eprintln!(
-            "c={c}: sim {sim:.4} exact {:.4} events {}",
-            exact.mean_system, r.stats.events
-        );
         assert!(
             rel < 0.03,
             "c={c}: mean time in system {sim:.4}s vs Erlang C {:.4}s ({:.1} %)",
@@ -85,17 +81,10 @@ fn bounded_queue_rejects_at_the_mmck_blocking_probability() {
     let p_block = q[k as usize] / q.iter().sum::<f64>();
     let w = &r.metrics.workloads[0];
     let sim = w.totals.failed as f64 / w.totals.offered as f64;
-    eprintln!("block sim {sim:.4} exact {p_block:.4}");
     assert!(
         (sim - p_block).abs() < 0.01,
         "blocking {sim:.4} vs M/M/c/K {p_block:.4}"
     );
-}
-
-/// Mean of a per-bucket series over `[from, to)` seconds (1 s buckets).
-fn mean_over(xs: impl Iterator<Item = f64>, from: usize, to: usize) -> f64 {
-    let v: Vec<f64> = xs.skip(from).take(to - from).collect();
-    v.iter().sum::<f64>() / v.len() as f64
 }
 
 /// Share of ok answers among the requests sent in `[from, to)` seconds, by workload.
