@@ -49,3 +49,42 @@ pub fn mmc(customers: u64, seed: u64) -> Result<MmcBench, RunError> {
         wall,
     })
 }
+
+/// One measurement of the world on the three-tier reference model.
+#[derive(Clone, Debug)]
+pub struct WorldBench {
+    /// Simulated time.
+    pub simulated: SimDuration,
+    /// Events handled.
+    pub events: u64,
+    /// User requests sent.
+    pub requests: u64,
+    /// Wall time.
+    pub wall: Duration,
+}
+
+/// The bundled three-tier model (gateway → order → payment → processor at 300 req/s,
+/// full policy stacks) for one simulated hour, single-threaded.
+#[allow(clippy::disallowed_methods)] // measuring wall time is the point
+pub fn three_tier(seed: u64) -> Result<WorldBench, RunError> {
+    use crate::model::load::{model_from_table, parse_table};
+    use crate::sim::{RunConfig, World};
+    let path = std::path::Path::new("models/three_tier.toml");
+    let text = include_str!("../models/three_tier.toml");
+    let table = parse_table(path, text).expect("the bundled model parses");
+    let (_, model) = model_from_table(path, table).expect("the bundled model is valid");
+    let simulated = SimDuration::from_secs(3600);
+    let cfg = RunConfig {
+        duration: simulated,
+        seed,
+        ..RunConfig::default()
+    };
+    let start = Instant::now();
+    let report = World::run(&model, cfg)?;
+    Ok(WorldBench {
+        simulated,
+        events: report.stats.events,
+        requests: report.summary.offered,
+        wall: start.elapsed(),
+    })
+}

@@ -8,6 +8,8 @@
 //! 3. [`model`] and [`sim`]: the typed model of a service graph (validated from files)
 //!    and the simulated world built from it, which schedules engine events and calls
 //!    the policies.
+//! 4. [`experiment`]: plans variants × sweep points × replications, runs them in parallel
+//!    and writes CSV files and charts. The `cascade` binary is a thin shell over it.
 //!
 //! ```
 //! use cascade::engine::{Scheduler, Model, run, RunLimits};
@@ -34,7 +36,9 @@
 pub mod bench;
 pub mod engine;
 pub mod error;
+pub mod experiment;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod sim;
 pub mod time;

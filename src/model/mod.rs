@@ -5,6 +5,7 @@
 //! each as one message with the file, the key path and what is wrong.
 
 pub mod build;
+pub mod describe;
 pub mod load;
 pub mod spec;
 
