@@ -1,4 +1,5 @@
 //! Integration tests, one binary (link once): `cargo test --release`.
 
+mod cli;
 mod engine;
 mod world;
