@@ -41,6 +41,9 @@ enum Command {
         /// Experiment seed (overrides the file).
         #[arg(long)]
         seed: Option<u64>,
+        /// Simulated duration (overrides the file), e.g. --duration 30m.
+        #[arg(long)]
+        duration: Option<String>,
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -143,6 +146,7 @@ fn run(
     file: &Path,
     replications: Option<u32>,
     seed: Option<u64>,
+    duration: Option<String>,
     threads: Option<usize>,
     out: Option<PathBuf>,
     set: &[String],
@@ -162,7 +166,15 @@ fn run(
         .map(|s| parse_set(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| input(anyhow!(e)))?;
-    let cli = Overrides { replications, seed, set };
+    let duration = duration
+        .map(|d| d.parse::<cascade::time::SimDuration>().map_err(|e| input(anyhow!("--duration: {e}"))))
+        .transpose()?;
+    let cli = Overrides {
+        replications,
+        seed,
+        duration,
+        set,
+    };
     let exp = Experiment::load(file, &cli).map_err(input)?;
     let out = out.unwrap_or_else(|| Path::new("output").join(&exp.spec.name));
     output::prepare(&out).map_err(input)?;
@@ -349,13 +361,14 @@ fn main() -> ExitCode {
             file,
             replications,
             seed,
+            duration,
             threads,
             out,
             set,
             shard,
             no_charts,
             quiet,
-        } => run(&file, replications, seed, threads, out, &set, shard, no_charts, quiet),
+        } => run(&file, replications, seed, duration, threads, out, &set, shard, no_charts, quiet),
         Command::Check { file } => check(&file),
         Command::Plot { dir } => cascade::report::charts::render(&dir).map(|_| ()).map_err(input),
         Command::Merge { out, shards, no_charts } => output::merge(&out, &shards)

@@ -117,6 +117,8 @@ pub struct Overrides {
     pub replications: Option<u32>,
     /// `--seed`.
     pub seed: Option<u64>,
+    /// `--duration` (a quick look at a shorter run).
+    pub duration: Option<SimDuration>,
     /// `--set PATH=VALUE`, applied to every variant after its own overrides.
     pub set: Vec<(String, Value)>,
 }
@@ -186,6 +188,9 @@ impl Experiment {
         }
         if let Some(s) = cli.seed {
             spec.seed = s;
+        }
+        if let Some(d) = cli.duration {
+            spec.duration = d;
         }
         if spec.name.trim().is_empty() || spec.name.contains(['/', '\\']) {
             return Err(bad(file, "name", "needs a non-empty name without slashes (it names the output directory)"));

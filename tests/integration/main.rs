@@ -2,4 +2,5 @@
 
 mod cli;
 mod engine;
+mod scenarios;
 mod world;
