@@ -36,5 +36,6 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod sim;
 pub mod time;
