@@ -1,0 +1,618 @@
+//! Charts of an experiment's output directory: reads `runs.csv`, `summary.csv`,
+//! `timeseries.csv` and `manifest.json`, writes PNG and SVG figures into `DIR/charts/`.
+//!
+//! What the figures are for. Cascading failure is a story in time (a fault, a retry
+//! storm, queues that never drain) and a story across seeds (the same configuration
+//! storms on one seed and recovers on another). So every summary bar carries its 95 %
+//! confidence interval *and* a dot per replication, and every time series shows the
+//! fault window it is reacting to:
+//!
+//! | file (`.png` and `.svg`)            | what it shows                                         |
+//! |-------------------------------------|-------------------------------------------------------|
+//! | `outage`                            | outage and sustained outage per variant (× point)     |
+//! | `lost`                              | lost requests per variant (× point)                   |
+//! | `sweep_outage_s`, `sweep_lost`      | metric vs swept value, a line and CI band per variant |
+//! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers        |
+//!
+//! With several swept paths the sweep charts are `sweep_<metric>_<path>`. Names derived
+//! from variants and points are reduced to safe ASCII (`timeout=500ms` → `timeout_500ms`).
+//!
+//! Invariants: colours follow `manifest.variants` order in every chart; nothing panics on
+//! empty or degenerate data (what cannot be drawn is skipped); a chart file is either
+//! complete or absent (temp file, then rename). This module never runs a simulation and
+//! never writes outside `DIR/charts/`.
+//!
+//! Layout: `data` reads the files, `axes` makes ranges and numbers safe to draw,
+//! `canvas` holds the shared drawing pieces (font, palette, legend, atomic writes),
+//! and `bars`, `sweep` and `timeseries` build one kind of figure each.
+
+mod axes;
+mod bars;
+mod canvas;
+mod data;
+#[cfg(test)]
+mod fixture;
+mod sweep;
+mod timeseries;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use canvas::write_figure;
+use data::{Manifest, Runs, Summary, TimeSeries};
+
+/// Why charts could not be drawn. Charts written before the error stay in place (each
+/// is complete); the failing chart and those after it are not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// An input file does not exist; no chart was written (run the experiment first).
+    #[error("missing {}", .path.display())]
+    Missing { path: PathBuf },
+    /// An input file exists but cannot be read; no chart was written.
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `manifest.json` is not valid JSON of the expected shape; no chart was written.
+    #[error("{}: {source}", .path.display())]
+    BadManifest {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// A CSV file lacks a column the charts need; no chart was written.
+    #[error("{}: no `{column}` column", .path.display())]
+    MissingColumn { path: PathBuf, column: String },
+    /// A CSV row cannot be read; `line` is 1-based. No chart was written.
+    #[error("{}: line {line}: {message}", .path.display())]
+    BadRow {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    /// `DIR/charts/` cannot be created; no chart was written.
+    #[error("{}: cannot create directory: {source}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A chart could not be drawn or written; it was not left behind half-written.
+    #[error("{}: cannot write chart: {message}", .path.display())]
+    Write { path: PathBuf, message: String },
+    /// The embedded font was rejected by the rasteriser (a build problem); nothing drawn.
+    #[error("embedded font assets/fonts/DejaVuSans.ttf could not be loaded")]
+    Font,
+}
+
+/// Renders every chart the data allow into `dir/charts/`, each as `.png` and `.svg`,
+/// and returns the written paths (PNG then SVG per chart, in the order of the table in
+/// the module docs). `timeseries.csv` is optional; the other three inputs are required.
+pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
+    let inputs = Inputs::read(dir)?;
+    canvas::ensure_font()?;
+    let out = dir.join("charts");
+    std::fs::create_dir_all(&out).map_err(|source| ChartError::CreateDir {
+        path: out.clone(),
+        source,
+    })?;
+
+    let mut written = Vec::new();
+    if let Some(fig) = bars::outage(&inputs) {
+        written.extend(write_figure(&out, "outage", &fig)?);
+    }
+    if let Some(fig) = bars::lost(&inputs) {
+        written.extend(write_figure(&out, "lost", &fig)?);
+    }
+    let several = inputs.manifest.sweep.len() > 1;
+    for (axis, spec) in inputs.manifest.sweep.iter().enumerate() {
+        for metric in ["outage_s", "lost"] {
+            let Some(fig) = sweep::build(&inputs, axis, metric) else {
+                continue;
+            };
+            let stem = if several {
+                format!("sweep_{metric}_{}", safe_name(&spec.path))
+            } else {
+                format!("sweep_{metric}")
+            };
+            written.extend(write_figure(&out, &stem, &fig)?);
+        }
+    }
+    let mut used = BTreeSet::new();
+    for variant in &inputs.variants {
+        for point in &inputs.points {
+            let Some(fig) = timeseries::build(&inputs, variant, point) else {
+                continue;
+            };
+            let mut stem = format!("timeseries_{}", safe_name(variant));
+            if !point.is_empty() {
+                stem = format!("{stem}_{}", safe_name(point));
+            }
+            // Two names that differ only in punctuation must not overwrite each other.
+            let base = stem.clone();
+            let mut k = 2;
+            while !used.insert(stem.clone()) {
+                stem = format!("{base}_{k}");
+                k += 1;
+            }
+            written.extend(write_figure(&out, &stem, &fig)?);
+        }
+    }
+    Ok(written)
+}
+
+/// Everything read from the output directory, with variants and points in display order.
+struct Inputs {
+    manifest: Manifest,
+    runs: Runs,
+    summary: Summary,
+    timeseries: Option<TimeSeries>,
+    /// Variants in `manifest.variants` order, then any others the files mention.
+    variants: Vec<String>,
+    /// Points in `manifest.points` order, then any others the files mention.
+    points: Vec<String>,
+}
+
+impl Inputs {
+    fn read(dir: &Path) -> Result<Self, ChartError> {
+        // runs.csv first: its absence is the common mistake (charts before a run).
+        let runs = data::read_runs(&dir.join("runs.csv"))?;
+        let manifest = data::read_manifest(&dir.join("manifest.json"))?;
+        let summary = data::read_summary(&dir.join("summary.csv"), &manifest.sweep)?;
+        let ts_path = dir.join("timeseries.csv");
+        let timeseries = if ts_path.exists() {
+            Some(data::read_timeseries(&ts_path)?)
+        } else {
+            None
+        };
+        let mut seen_v = runs.seen.variants.clone();
+        let mut seen_p = runs.seen.points.clone();
+        let ts_seen = timeseries.as_ref().map(|t| &t.seen);
+        for seen in std::iter::once(&summary.seen).chain(ts_seen) {
+            seen_v.extend(seen.variants.iter().cloned());
+            seen_p.extend(seen.points.iter().cloned());
+        }
+        let variants = data::ordered(&manifest.variants, &dedup(seen_v));
+        let points = data::ordered(&manifest.points, &dedup(seen_p));
+        Ok(Inputs {
+            manifest,
+            runs,
+            summary,
+            timeseries,
+            variants,
+            points,
+        })
+    }
+
+    /// A point as shown on an axis: with a single swept path just its value (`500ms`),
+    /// otherwise the point label (`timeout=500ms,retries=3`).
+    fn point_label(&self, point: &str) -> String {
+        if self.manifest.sweep.len() == 1
+            && let Some(Some(v)) = self.summary.point_values.get(point).and_then(|v| v.first())
+        {
+            return v.clone();
+        }
+        point.to_string()
+    }
+
+    /// "20 replications" or "" when the manifest does not say.
+    fn replications_text(&self) -> String {
+        match self.manifest.replications {
+            0 => String::new(),
+            1 => "1 replication".to_string(),
+            n => format!("{n} replications"),
+        }
+    }
+}
+
+/// A file-name-safe ASCII version of `name`: letters, digits, `-` and `.` kept, every
+/// other run of characters (including `→`, `:`, `=`, spaces, `/`) becomes one `_`.
+fn safe_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_matches(|c| c == '_' || c == '.').to_string();
+    if out.is_empty() { "x".to_string() } else { out }
+}
+
+fn dedup(names: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{self, Fixture};
+    use super::*;
+
+    /// Writes the fixture, renders it, and returns the directory and the written paths.
+    /// Set `CASCADE_KEEP_CHARTS=1` to keep the directory for looking at the charts.
+    fn rendered(tag: &str, f: &Fixture) -> (PathBuf, Vec<PathBuf>) {
+        let dir = fixture::temp_dir(tag);
+        fixture::write(&dir, f);
+        let paths = render(&dir).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        (dir, paths)
+    }
+
+    fn cleanup(dir: &Path) {
+        if std::env::var_os("CASCADE_KEEP_CHARTS").is_none() {
+            let _ = std::fs::remove_dir_all(dir);
+        } else {
+            eprintln!("charts kept in {}", dir.join("charts").display());
+        }
+    }
+
+    /// Width and height from a PNG's IHDR chunk, after checking the signature.
+    fn png_size(path: &Path) -> (u32, u32) {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(bytes.len() > 24, "{}: too short", path.display());
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
+        assert_eq!(&bytes[12..16], b"IHDR");
+        let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+        (be(16), be(20))
+    }
+
+    fn stems(paths: &[PathBuf]) -> Vec<String> {
+        paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn svg(dir: &Path, stem: &str) -> String {
+        std::fs::read_to_string(dir.join("charts").join(format!("{stem}.svg"))).unwrap()
+    }
+
+    mod full_experiment {
+        use super::*;
+
+        #[test]
+        fn writes_every_chart_as_png_and_svg() {
+            let (dir, paths) = rendered("full", &Fixture::default());
+            assert_eq!(
+                stems(&paths),
+                [
+                    "outage",
+                    "lost",
+                    "timeseries_unprotected",
+                    "timeseries_protected"
+                ]
+            );
+            assert_eq!(paths.len(), 8);
+            for p in &paths {
+                assert!(p.starts_with(dir.join("charts")), "{}", p.display());
+                assert!(
+                    std::fs::metadata(p).unwrap().len() > 1000,
+                    "{}",
+                    p.display()
+                );
+            }
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn pngs_are_the_promised_size() {
+            let (dir, _) = rendered("sizes", &Fixture::default());
+            let charts = dir.join("charts");
+            assert_eq!(png_size(&charts.join("outage.png")), (1600, 900));
+            assert_eq!(png_size(&charts.join("lost.png")), (1600, 900));
+            let (w, h) = png_size(&charts.join("timeseries_protected.png"));
+            assert_eq!(w, 1600);
+            assert!(h > 1500, "five panels need height, got {h}");
+            // Unprotected has no breaker that ever opened: four panels, shorter figure.
+            let (_, h4) = png_size(&charts.join("timeseries_unprotected.png"));
+            assert!(h4 < h, "{h4} vs {h}");
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn svgs_carry_titles_labels_and_the_fault_legend() {
+            let (dir, _) = rendered("svg", &Fixture::default());
+            let outage = svg(&dir, "outage");
+            assert!(outage.contains("black-friday-jitter — Outage duration by variant"));
+            assert!(outage.contains("outage (minutes per run)"));
+            assert!(outage.contains("unprotected") && outage.contains("protected"));
+            let ts = svg(&dir, "timeseries_protected");
+            assert!(ts.contains("black-friday-jitter — protected"));
+            assert!(ts.contains("time (minutes)"));
+            assert!(
+                ts.contains(">fault<") || ts.contains("fault\n"),
+                "fault legend"
+            );
+            assert!(ts.contains("order→payment"), "breaker edge in legend");
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn leaves_no_temporary_files() {
+            let (dir, _) = rendered("tmp", &Fixture::default());
+            let leftovers: Vec<_> = std::fs::read_dir(dir.join("charts"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+            cleanup(&dir);
+        }
+    }
+
+    mod sweep {
+        use super::*;
+
+        #[test]
+        fn adds_sweep_charts_and_one_time_series_per_point() {
+            let f = Fixture {
+                sweep: true,
+                ..Fixture::default()
+            };
+            let (dir, paths) = rendered("sweep", &f);
+            let names = stems(&paths);
+            assert_eq!(
+                names[..4],
+                ["outage", "lost", "sweep_outage_s", "sweep_lost"]
+            );
+            assert!(names.contains(&"timeseries_unprotected_timeout_500ms".to_string()));
+            assert!(names.contains(&"timeseries_protected_timeout_2s".to_string()));
+            assert_eq!(names.len(), 4 + 2 * 3);
+            assert_eq!(png_size(&dir.join("charts/sweep_lost.png")), (1600, 900));
+            let s = svg(&dir, "sweep_outage_s");
+            assert!(s.contains("Outage vs timeout"));
+            assert!(s.contains(">500ms<") || s.contains("500ms"));
+            cleanup(&dir);
+        }
+    }
+
+    mod file_names {
+        use super::*;
+
+        #[test]
+        fn file_names_are_ascii_without_separators() {
+            assert_eq!(safe_name("gateway→order"), "gateway_order");
+            assert_eq!(safe_name("timeout=500ms"), "timeout_500ms");
+            assert_eq!(safe_name("breaker_open:a→b"), "breaker_open_a_b");
+            assert_eq!(safe_name("../x"), "x");
+            assert_eq!(safe_name("→"), "x");
+        }
+    }
+
+    mod two_swept_paths {
+        use super::*;
+
+        #[test]
+        fn name_sweep_charts_by_path_and_label_lines_by_the_other_path() {
+            let dir = fixture::temp_dir("twopaths");
+            let manifest = serde_json::json!({
+                "name": "grid",
+                "variants": ["base"],
+                "sweep": [
+                    { "path": "services.order.clients.payment.timeout", "values": ["1s", "2s"] },
+                    { "path": "services.order.clients.payment.retry.max_attempts", "values": [1, 3] },
+                ],
+                "points": ["a", "b", "c", "d"],
+            });
+            std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+            let timeout = "services.order.clients.payment.timeout";
+            let attempts = "services.order.clients.payment.retry.max_attempts";
+            let mut runs =
+                format!("variant,point,{timeout},{attempts},replication,outage_s,lost\n");
+            let mut summary =
+                format!("variant,point,{timeout},{attempts},metric,n,mean,std,lo,hi\n");
+            for (p, t, a, v) in [
+                ("a", "1s", 1, 10.0),
+                ("b", "1s", 3, 30.0),
+                ("c", "2s", 1, 20.0),
+                ("d", "2s", 3, 90.0),
+            ] {
+                runs.push_str(&format!("base,{p},{t},{a},0,{v},{v}\n"));
+                for m in ["outage_s", "lost"] {
+                    summary.push_str(&format!("base,{p},{t},{a},{m},1,{v},0,,\n"));
+                }
+            }
+            std::fs::write(dir.join("runs.csv"), runs).unwrap();
+            std::fs::write(dir.join("summary.csv"), summary).unwrap();
+            let names = stems(&render(&dir).unwrap());
+            assert_eq!(
+                names,
+                [
+                    "outage",
+                    "lost",
+                    "sweep_outage_s_services.order.clients.payment.timeout",
+                    "sweep_lost_services.order.clients.payment.timeout",
+                    "sweep_outage_s_services.order.clients.payment.retry.max_attempts",
+                    "sweep_lost_services.order.clients.payment.retry.max_attempts",
+                ]
+            );
+            let s = svg(
+                &dir,
+                "sweep_outage_s_services.order.clients.payment.timeout",
+            );
+            assert!(
+                s.contains("base · max_attempts=3"),
+                "one line per other-path value"
+            );
+            cleanup(&dir);
+        }
+    }
+
+    mod degenerate_inputs {
+        use super::*;
+
+        #[test]
+        fn a_single_variant_without_fault_renders() {
+            let f = Fixture {
+                variants: vec!["protected"],
+                fault: false,
+                ..Fixture::default()
+            };
+            let (dir, paths) = rendered("single", &f);
+            assert_eq!(stems(&paths), ["outage", "lost", "timeseries_protected"]);
+            assert!(!svg(&dir, "timeseries_protected").contains(">fault<"));
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn many_bars_stack_the_outage_panels() {
+            let f = Fixture {
+                variants: vec![
+                    "unprotected",
+                    "retry-budget",
+                    "breaker",
+                    "breaker+budget",
+                    "bulkhead",
+                ],
+                sweep: true,
+                ..Fixture::default()
+            };
+            let (dir, _) = rendered("many", &f);
+            assert_eq!(
+                png_size(&dir.join("charts/outage.png")),
+                (1600, 2 * 520 + 84)
+            );
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn nan_fields_render() {
+            let f = Fixture {
+                nan: true,
+                sweep: true,
+                ..Fixture::default()
+            };
+            let (dir, paths) = rendered("nan", &f);
+            assert_eq!(stems(&paths).len(), 10);
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn all_zeros_render() {
+            let f = Fixture {
+                zeros: true,
+                sweep: true,
+                ..Fixture::default()
+            };
+            let (dir, paths) = rendered("zeros", &f);
+            assert!(stems(&paths).contains(&"outage".to_string()));
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn without_timeseries_only_bars_are_drawn() {
+            let f = Fixture {
+                timeseries: false,
+                ..Fixture::default()
+            };
+            let (dir, paths) = rendered("nots", &f);
+            assert_eq!(stems(&paths), ["outage", "lost"]);
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn header_only_files_draw_nothing() {
+            let dir = fixture::temp_dir("empty");
+            std::fs::write(dir.join("manifest.json"), "{}").unwrap();
+            std::fs::write(dir.join("runs.csv"), "variant,point,outage_s\n").unwrap();
+            std::fs::write(
+                dir.join("summary.csv"),
+                "variant,point,metric,n,mean,std,lo,hi\n",
+            )
+            .unwrap();
+            assert!(render(&dir).unwrap().is_empty());
+            cleanup(&dir);
+        }
+    }
+
+    mod errors {
+        use super::*;
+
+        #[test]
+        fn missing_runs_csv_names_the_file() {
+            let dir = fixture::temp_dir("missing");
+            fixture::write(&dir, &Fixture::default());
+            std::fs::remove_file(dir.join("runs.csv")).unwrap();
+            let err = render(&dir).unwrap_err();
+            assert!(matches!(err, ChartError::Missing { .. }), "{err:?}");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("missing ") && msg.ends_with("runs.csv"),
+                "{msg}"
+            );
+            assert!(!dir.join("charts").exists(), "nothing written");
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn a_bad_number_names_file_line_and_column() {
+            let dir = fixture::temp_dir("badrow");
+            fixture::write(&dir, &Fixture::default());
+            let path = dir.join("summary.csv");
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            text.push_str("protected,,lost,3,many,0,0,0\n");
+            let line = text.lines().count();
+            std::fs::write(&path, text).unwrap();
+            let msg = render(&dir).unwrap_err().to_string();
+            assert!(msg.contains("summary.csv"), "{msg}");
+            assert!(
+                msg.contains(&format!("line {line}: mean: \"many\" is not a number")),
+                "{msg}"
+            );
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn a_short_row_names_its_line() {
+            let dir = fixture::temp_dir("shortrow");
+            fixture::write(&dir, &Fixture::default());
+            let path = dir.join("runs.csv");
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            text.push_str("protected,,1\n");
+            let line = text.lines().count();
+            std::fs::write(&path, text).unwrap();
+            let err = render(&dir).unwrap_err();
+            assert!(
+                matches!(err, ChartError::BadRow { line: l, .. } if l == line as u64),
+                "{err:?}"
+            );
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn a_missing_column_is_named() {
+            let dir = fixture::temp_dir("nocol");
+            fixture::write(&dir, &Fixture::default());
+            std::fs::write(
+                dir.join("summary.csv"),
+                "variant,point,metric,n,mean,std,lo\n",
+            )
+            .unwrap();
+            let msg = render(&dir).unwrap_err().to_string();
+            assert!(msg.ends_with("summary.csv: no `hi` column"), "{msg}");
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn an_unwritable_chart_is_a_write_error() {
+            let dir = fixture::temp_dir("unwritable");
+            fixture::write(&dir, &Fixture::default());
+            // A directory squatting on the chart's name makes the final rename fail.
+            std::fs::create_dir_all(dir.join("charts/outage.png/x")).unwrap();
+            let err = render(&dir).unwrap_err();
+            assert!(matches!(err, ChartError::Write { .. }), "{err:?}");
+            assert!(
+                err.to_string().contains("outage.png: cannot write chart"),
+                "{err}"
+            );
+            assert!(!dir.join("charts/.outage.partial.png").exists());
+            cleanup(&dir);
+        }
+    }
+}

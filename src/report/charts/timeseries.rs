@@ -1,0 +1,435 @@
+//! The time-series figure of one variant at one sweep point: stacked panels sharing the
+//! time axis, each with the fault windows shaded.
+//!
+//! The panels follow a cascade's causal chain, top to bottom: (a) offered load against
+//! answers (the goodput collapse users feel), (b) p99 latency (timeouts firing), (c)
+//! busy workers (threads held by slow calls), (d) queue length (work that will be
+//! answered too late), (e) breakers open (the protection acting). Seeing a queue keep
+//! growing after the fault window ends is how a metastable failure looks.
+//!
+//! Samples are plotted at bucket midpoints (a bucket's mean describes its whole width).
+//! Panels with more than nine series keep the nine with the highest peak, and say so.
+
+use std::collections::BTreeMap;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+
+use super::Inputs;
+use super::axes::{self, TimeUnit, fmt_num};
+use super::canvas::{
+    self, DrawError, Drawn, FAULT_FILL, Figure, GRID, INK, LegendEntry, PALETTE, Swatch,
+    Y_LABEL_AREA, colour, draw_legend, legend_width, size, text, title_band,
+};
+use super::data::Sample;
+
+/// Series per panel at most (one palette's worth of distinct colours).
+const MAX_SERIES: usize = PALETTE.len();
+/// Height of one panel in pixels.
+const PANEL_HEIGHT: u32 = 360;
+
+/// One line with its band; `x` already in display time units.
+struct Line {
+    label: String,
+    colour: RGBColor,
+    dashed: bool,
+    /// `(x, mean, lo, hi)`.
+    points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// The y axis of one panel.
+#[derive(Clone, Copy)]
+enum Scale {
+    Linear(f64, f64),
+    Log(f64, f64),
+}
+
+struct Panel {
+    caption: String,
+    y_desc: String,
+    scale: Scale,
+    lines: Vec<Line>,
+}
+
+/// The multi-panel figure of one cell.
+pub struct TimeSeriesFigure {
+    title: String,
+    subtitle: String,
+    x_desc: String,
+    x_max: f64,
+    /// Fault windows in display units.
+    faults: Vec<(f64, f64)>,
+    panels: Vec<Panel>,
+}
+
+/// The figure for `variant` at `point`, or `None` if the cell has no drawable series.
+pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFigure> {
+    let cell = inputs.timeseries.as_ref()?.cell(variant, point)?;
+    let m = &inputs.manifest;
+    let bucket_s = if m.bucket_s > 0.0 {
+        m.bucket_s
+    } else {
+        infer_bucket(cell)
+    };
+    let last_t = cell
+        .values()
+        .filter_map(|s| s.last())
+        .map(|s| s.t_s + bucket_s)
+        .fold(0.0, f64::max);
+    let duration_s = if m.duration_s > 0.0 {
+        m.duration_s
+    } else {
+        last_t
+    };
+    let unit = TimeUnit::for_max(duration_s);
+    let to_x = |t_s: f64| unit.scale(t_s + bucket_s / 2.0);
+    let line = |metric: &str, label: &str, colour: RGBColor, dashed: bool, k: f64| {
+        let samples = cell.get(metric)?;
+        let points: Vec<(f64, f64, f64, f64)> = samples
+            .iter()
+            .map(|s| (to_x(s.t_s), s.mean * k, s.lo * k, s.hi * k))
+            .collect();
+        points.iter().any(|p| p.1.is_finite()).then(|| Line {
+            label: label.to_string(),
+            colour,
+            dashed,
+            points,
+        })
+    };
+
+    let mut panels = Vec::new();
+    let traffic: Vec<Line> = [
+        line(
+            "offered_per_s",
+            "offered",
+            RGBColor(0x55, 0x55, 0x55),
+            true,
+            1.0,
+        ),
+        line(
+            "ok_per_s",
+            "answered (good + degraded + pending)",
+            PALETTE[0],
+            false,
+            1.0,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    panels.extend(linear_panel(
+        "(a) Load: offered vs answered".into(),
+        "requests per second".into(),
+        traffic,
+    ));
+    if let Some(p99) = line("p99_ms", "p99 latency", PALETTE[3], false, 1.0) {
+        let values = p99.points.iter().flat_map(|p| [p.1, p.2, p.3]);
+        let panel = match axes::log_range(values.clone(), 30.0) {
+            Some((lo, hi)) => Panel {
+                caption: "(b) p99 latency".into(),
+                y_desc: "p99 latency (ms, log scale)".into(),
+                scale: Scale::Log(lo, hi),
+                lines: vec![p99],
+            },
+            None => {
+                let (lo, hi) = axes::y_range(values, true, 0.08);
+                Panel {
+                    caption: "(b) p99 latency".into(),
+                    y_desc: "p99 latency (ms)".into(),
+                    scale: Scale::Linear(lo, hi),
+                    lines: vec![p99],
+                }
+            }
+        };
+        panels.push(panel);
+    }
+
+    let services = names_with_prefix(cell, &m.services, "busy:", "queue:");
+    let per_service = |prefix: &str| -> Vec<Line> {
+        services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| line(&format!("{prefix}{s}"), s, colour(i), false, 1.0))
+            .collect()
+    };
+    let (busy, note) = top(per_service("busy:"));
+    panels.extend(linear_panel(
+        format!("(c) Busy workers per service{note}"),
+        "busy workers (mean)".into(),
+        busy,
+    ));
+    let (queue, note) = top(per_service("queue:"));
+    panels.extend(linear_panel(
+        format!("(d) Queue length per service{note}"),
+        "queued requests (mean)".into(),
+        queue,
+    ));
+
+    let clients = names_with_prefix(cell, &m.clients, "breaker_open:", "breaker_open:");
+    let breakers: Vec<Line> = clients
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| line(&format!("breaker_open:{c}"), c, colour(i), false, 100.0))
+        .filter(|l| l.points.iter().any(|p| p.1 > 0.0 || p.3 > 0.0))
+        .collect();
+    let (breakers, note) = top(breakers);
+    if !breakers.is_empty() {
+        panels.push(Panel {
+            caption: format!("(e) Circuit breakers open, per client edge{note}"),
+            y_desc: "open (% of time)".into(),
+            scale: Scale::Linear(0.0, 105.0),
+            lines: breakers,
+        });
+    }
+    if panels.is_empty() {
+        return None;
+    }
+
+    let mut title = format!("{} — {variant}", m.name);
+    if !point.is_empty() {
+        title = format!("{title} at {point}");
+    }
+    let reps = inputs.replications_text();
+    let mean_of = if reps.is_empty() {
+        "lines: mean over replications".to_string()
+    } else {
+        format!("lines: mean of {reps}")
+    };
+    Some(TimeSeriesFigure {
+        title,
+        subtitle: format!(
+            "{mean_of} · bands: 95 % confidence interval · {} s buckets · red: fault window",
+            fmt_num(bucket_s)
+        ),
+        x_desc: format!("time ({})", unit.name()),
+        x_max: unit.scale(duration_s.max(bucket_s)),
+        faults: m
+            .fault_windows
+            .iter()
+            .filter(|(a, b)| a.is_finite() && b.is_finite() && b > a)
+            .map(|&(a, b)| (unit.scale(a), unit.scale(b)))
+            .collect(),
+        panels,
+    })
+}
+
+/// A zero-based linear panel, or `None` without lines.
+fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Panel> {
+    if lines.is_empty() {
+        return None;
+    }
+    let (lo, hi) = axes::y_range(
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.2, p.3])),
+        true,
+        0.08,
+    );
+    Some(Panel {
+        caption,
+        y_desc,
+        scale: Scale::Linear(lo, hi),
+        lines,
+    })
+}
+
+/// Keeps the [`MAX_SERIES`] lines with the highest peak mean, in their original order,
+/// and a caption note saying how many were dropped.
+fn top(mut lines: Vec<Line>) -> (Vec<Line>, String) {
+    let total = lines.len();
+    if total <= MAX_SERIES {
+        return (lines, String::new());
+    }
+    let peak = |l: &Line| {
+        l.points
+            .iter()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+    };
+    let mut order: Vec<(usize, f64)> = lines.iter().map(peak).enumerate().collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keep: Vec<usize> = order.iter().take(MAX_SERIES).map(|o| o.0).collect();
+    keep.sort_unstable();
+    let mut i = 0;
+    lines.retain(|_| {
+        i += 1;
+        keep.contains(&(i - 1))
+    });
+    (lines, format!(" — the {MAX_SERIES} highest of {total}"))
+}
+
+/// Names in `preferred` order (services or clients from the manifest), then any other
+/// names found after `prefix_a` or `prefix_b` in the cell's metrics.
+fn names_with_prefix(
+    cell: &BTreeMap<String, Vec<Sample>>,
+    preferred: &[String],
+    prefix_a: &str,
+    prefix_b: &str,
+) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for key in cell.keys() {
+        let name = key
+            .strip_prefix(prefix_a)
+            .or_else(|| key.strip_prefix(prefix_b));
+        if let Some(name) = name
+            && !found.iter().any(|f| f == name)
+        {
+            found.push(name.to_string());
+        }
+    }
+    super::data::ordered(preferred, &found)
+}
+
+/// The smallest positive step between sample times (1 s if there is none).
+fn infer_bucket(cell: &BTreeMap<String, Vec<Sample>>) -> f64 {
+    let step = cell
+        .values()
+        .flat_map(|s| s.windows(2).map(|w| w[1].t_s - w[0].t_s))
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if step.is_finite() { step } else { 1.0 }
+}
+
+impl TimeSeriesFigure {
+    fn legend(&self, panel: &Panel) -> Vec<LegendEntry> {
+        let mut entries: Vec<LegendEntry> = panel
+            .lines
+            .iter()
+            .map(|l| {
+                let swatch = if l.dashed {
+                    Swatch::Dashed(l.colour)
+                } else {
+                    Swatch::Line(l.colour)
+                };
+                LegendEntry::new(&l.label, swatch)
+            })
+            .collect();
+        if !self.faults.is_empty() {
+            entries.push(LegendEntry::new("fault", Swatch::Fill(FAULT_FILL)));
+        }
+        entries
+    }
+
+    fn draw_panel<DB, Y>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        panel: &Panel,
+        last: bool,
+        y_spec: Y,
+        (y0, y1): (f64, f64),
+    ) -> Drawn
+    where
+        DB: DrawingBackend,
+        Y: AsRangedCoord<Value = f64>,
+        Y::CoordDescType: ValueFormatter<f64>,
+    {
+        let mut chart = ChartBuilder::on(area)
+            .caption(&panel.caption, text(size::CAPTION))
+            .margin(10)
+            .margin_right(28)
+            .x_label_area_size(if last { 68 } else { 36 })
+            .y_label_area_size(Y_LABEL_AREA)
+            .build_cartesian_2d(0.0..self.x_max, y_spec)?;
+        let fmt = |v: &f64| fmt_num(*v);
+        let x_desc = if last { self.x_desc.as_str() } else { "" };
+        chart
+            .configure_mesh()
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .axis_style(INK.mix(0.6))
+            .x_labels(16)
+            .y_labels(6)
+            .x_label_formatter(&fmt)
+            .y_label_formatter(&fmt)
+            .x_desc(x_desc)
+            .y_desc(panel.y_desc.as_str())
+            .label_style(text(size::TICK))
+            .axis_desc_style(text(size::AXIS_DESC))
+            .draw()?;
+
+        let clamp_x = |x: f64| x.clamp(0.0, self.x_max);
+        let clamp_y = |y: f64| y.clamp(y0, y1);
+        chart.draw_series(self.faults.iter().map(|&(a, b)| {
+            Rectangle::new([(clamp_x(a), y0), (clamp_x(b), y1)], FAULT_FILL.filled())
+        }))?;
+        for l in &panel.lines {
+            for run in finite_runs(&l.points, |p| p.2.is_finite() && p.3.is_finite()) {
+                let mut poly: Vec<(f64, f64)> =
+                    run.iter().map(|p| (clamp_x(p.0), clamp_y(p.3))).collect();
+                poly.extend(run.iter().rev().map(|p| (clamp_x(p.0), clamp_y(p.2))));
+                // The reference line (offered load) gets a fainter band than the answers.
+                let alpha = if l.dashed {
+                    canvas::BAND_ALPHA / 2.0
+                } else {
+                    canvas::BAND_ALPHA
+                };
+                chart.draw_series(std::iter::once(Polygon::new(
+                    poly,
+                    l.colour.mix(alpha).filled(),
+                )))?;
+            }
+        }
+        for l in &panel.lines {
+            for run in finite_runs(&l.points, |p| p.1.is_finite()) {
+                let pts: Vec<(f64, f64)> =
+                    run.iter().map(|p| (clamp_x(p.0), clamp_y(p.1))).collect();
+                let style = l.colour.stroke_width(if l.dashed { 2 } else { 3 });
+                if l.dashed {
+                    chart.draw_series(DashedLineSeries::new(pts, 10, 6, style))?;
+                } else if pts.len() == 1 {
+                    chart.draw_series(std::iter::once(Circle::new(pts[0], 4, style.filled())))?;
+                } else {
+                    chart.draw_series(LineSeries::new(pts, style))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maximal runs of consecutive samples passing `keep` (NaN breaks a line).
+fn finite_runs<T>(points: &[T], keep: impl Fn(&T) -> bool) -> Vec<&[T]> {
+    points
+        .split(|p| !keep(p))
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+impl Figure for TimeSeriesFigure {
+    fn size(&self) -> (u32, u32) {
+        (
+            canvas::WIDTH,
+            canvas::TITLE_HEIGHT + PANEL_HEIGHT * self.panels.len() as u32 + 32,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
+        let rest = title_band(root, &self.title, &self.subtitle)?;
+        let legends: Vec<Vec<LegendEntry>> = self.panels.iter().map(|p| self.legend(p)).collect();
+        // One legend width for all panels keeps the plots' time axes aligned.
+        let lw = legends
+            .iter()
+            .map(|e| legend_width(&rest, e, 220))
+            .max()
+            .unwrap_or(220);
+        let (w, h) = rest.dim_in_pixel();
+        let n = self.panels.len() as u32;
+        let mut breaks: Vec<u32> = (1..n).map(|i| i * PANEL_HEIGHT).collect();
+        breaks.retain(|b| *b < h);
+        let areas = rest.split_by_breakpoints(Vec::<u32>::new(), breaks);
+        for (i, (area, panel)) in areas.iter().zip(&self.panels).enumerate() {
+            let (plot, legend) = area.split_horizontally(w - lw);
+            draw_legend(&legend, &legends[i], 44)?;
+            let last = i + 1 == self.panels.len();
+            match panel.scale {
+                Scale::Linear(lo, hi) => self.draw_panel(&plot, panel, last, lo..hi, (lo, hi))?,
+                Scale::Log(lo, hi) => {
+                    self.draw_panel(&plot, panel, last, (lo..hi).log_scale(), (lo, hi))?
+                }
+            }
+        }
+        Ok::<(), DrawError>(())
+    }
+}
