@@ -132,7 +132,11 @@ fn other<E: Into<anyhow::Error>>(e: E) -> Fail {
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), Fail> {
-    let bad = || input(anyhow!("--shard {s:?}: expected K/N with 1 ≤ K ≤ N, e.g. 1/4"));
+    let bad = || {
+        input(anyhow!(
+            "--shard {s:?}: expected K/N with 1 ≤ K ≤ N, e.g. 1/4"
+        ))
+    };
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
     let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
     if k == 0 || n == 0 || k > n {
@@ -167,7 +171,10 @@ fn run(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| input(anyhow!(e)))?;
     let duration = duration
-        .map(|d| d.parse::<cascade::time::SimDuration>().map_err(|e| input(anyhow!("--duration: {e}"))))
+        .map(|d| {
+            d.parse::<cascade::time::SimDuration>()
+                .map_err(|e| input(anyhow!("--duration: {e}")))
+        })
         .transpose()?;
     let cli = Overrides {
         replications,
@@ -206,10 +213,14 @@ fn run(
 /// The terminal summary: one row per variant × point, sorted by mean outage.
 fn print_table(dir: &Path) -> Result<(), Fail> {
     let path = dir.join("summary.csv");
-    let mut r = csv::Reader::from_path(&path).with_context(|| format!("{}", path.display())).map_err(other)?;
+    let mut r = csv::Reader::from_path(&path)
+        .with_context(|| format!("{}", path.display()))
+        .map_err(other)?;
     let headers = r.headers().map_err(other)?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(v), Some(p), Some(m), Some(mean)) = (col("variant"), col("point"), col("metric"), col("mean")) else {
+    let (Some(v), Some(p), Some(m), Some(mean)) =
+        (col("variant"), col("point"), col("metric"), col("mean"))
+    else {
         return Err(other(anyhow!("{}: unexpected columns", path.display())));
     };
     let mut rows: Vec<(String, String, [f64; 5])> = Vec::new();
@@ -235,13 +246,22 @@ fn print_table(dir: &Path) -> Result<(), Fail> {
         rows[idx].2[slot] = x;
     }
     rows.sort_by(|a, b| a.2[0].total_cmp(&b.2[0]));
-    let width = rows.iter().map(|r| r.0.len() + r.1.len() + 1).max().unwrap_or(7).max(7);
+    let width = rows
+        .iter()
+        .map(|r| r.0.len() + r.1.len() + 1)
+        .max()
+        .unwrap_or(7)
+        .max(7);
     println!(
         "{:<width$}  {:>10}  {:>10}  {:>9}  {:>10}  {:>9}",
         "variant", "outage", "sustained", "recovered", "lost", "p99"
     );
     for (variant, point, x) in rows {
-        let name = if point.is_empty() { variant } else { format!("{variant} {point}") };
+        let name = if point.is_empty() {
+            variant
+        } else {
+            format!("{variant} {point}")
+        };
         println!(
             "{:<width$}  {:>9.1}m  {:>9.1}m  {:>8.0}%  {:>10.0}  {:>7.0}ms",
             name,
@@ -272,7 +292,10 @@ fn check(file: &Path) -> Result<(), Fail> {
         if !exp.sweep_paths.is_empty() {
             println!("sweep: {}", exp.sweep_paths.join(", "));
         }
-        print!("{}", cascade::model::describe::describe(&exp.model_file, &exp.models[0]));
+        print!(
+            "{}",
+            cascade::model::describe::describe(&exp.model_file, &exp.models[0])
+        );
     } else {
         let model = cascade::model::load_model(file).map_err(input)?;
         print!("{}", cascade::model::describe::describe(file, &model));
@@ -337,8 +360,14 @@ fn list(dir: &Path) -> Result<(), Fail> {
     for f in files {
         let (name, description) = match read_table(&f) {
             Ok(t) => (
-                t.get("name").and_then(|v| v.as_str()).unwrap_or("?").to_string(),
-                t.get("description").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+                t.get("name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+                    .to_string(),
+                t.get("description")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string(),
             ),
             Err(e) => ("(unreadable)".to_string(), e.to_string()),
         };
@@ -368,18 +397,35 @@ fn main() -> ExitCode {
             shard,
             no_charts,
             quiet,
-        } => run(&file, replications, seed, duration, threads, out, &set, shard, no_charts, quiet),
+        } => run(
+            &file,
+            replications,
+            seed,
+            duration,
+            threads,
+            out,
+            &set,
+            shard,
+            no_charts,
+            quiet,
+        ),
         Command::Check { file } => check(&file),
-        Command::Plot { dir } => cascade::report::charts::render(&dir).map(|_| ()).map_err(input),
-        Command::Merge { out, shards, no_charts } => output::merge(&out, &shards)
-            .map_err(input)
-            .and_then(|_| {
-                if no_charts {
-                    Ok(())
-                } else {
-                    cascade::report::charts::render(&out).map(|_| ()).map_err(other)
-                }
-            }),
+        Command::Plot { dir } => cascade::report::charts::render(&dir)
+            .map(|_| ())
+            .map_err(input),
+        Command::Merge {
+            out,
+            shards,
+            no_charts,
+        } => output::merge(&out, &shards).map_err(input).and_then(|_| {
+            if no_charts {
+                Ok(())
+            } else {
+                cascade::report::charts::render(&out)
+                    .map(|_| ())
+                    .map_err(other)
+            }
+        }),
         Command::Bench {
             customers,
             seed,

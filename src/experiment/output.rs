@@ -111,9 +111,16 @@ impl Manifest {
         let mut models = BTreeMap::new();
         for (v, name) in exp.variants.iter().enumerate() {
             for (p, point) in exp.points.iter().enumerate() {
-                let key = if point.label.is_empty() { name.clone() } else { format!("{name}|{}", point.label) };
+                let key = if point.label.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}|{}", point.label)
+                };
                 let table = &exp.tables[v * exp.points.len() + p];
-                models.insert(key, serde_json::to_value(table).unwrap_or(serde_json::Value::Null));
+                models.insert(
+                    key,
+                    serde_json::to_value(table).unwrap_or(serde_json::Value::Null),
+                );
             }
         }
         Manifest {
@@ -181,7 +188,11 @@ pub fn stat(x: f64) -> String {
     }
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 /// A job row as read back from `runs.csv` (for merges).
@@ -204,7 +215,10 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OutputError>
     };
     write().map_err(|source| {
         let _ = fs::remove_file(&tmp);
-        OutputError::Write { path, cause: source }
+        OutputError::Write {
+            path,
+            cause: source,
+        }
     })
 }
 
@@ -229,7 +243,10 @@ pub fn prepare(dir: &Path) -> Result<(), OutputError> {
 }
 
 fn runs_header(m: &Manifest) -> Vec<String> {
-    let mut h: Vec<String> = ["job", "variant", "point"].iter().map(|s| s.to_string()).collect();
+    let mut h: Vec<String> = ["job", "variant", "point"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     h.extend(m.sweep.iter().map(|a| a.path.clone()));
     h.extend(["replication", "seed"].iter().map(|s| s.to_string()));
     h.extend(RUN_METRICS.iter().map(|s| s.to_string()));
@@ -251,14 +268,24 @@ fn run_row(exp: &Experiment, r: &JobResult) -> Row {
 }
 
 /// Writes every output file of a run (or of one shard).
-pub fn write_run(dir: &Path, exp: &Experiment, results: &Results, manifest: &Manifest) -> Result<(), OutputError> {
+pub fn write_run(
+    dir: &Path,
+    exp: &Experiment,
+    results: &Results,
+    manifest: &Manifest,
+) -> Result<(), OutputError> {
     let rows: Vec<Row> = results.rows.iter().map(|r| run_row(exp, r)).collect();
     write_files(dir, manifest, &rows, &results.groups)
 }
 
 /// Writes runs, summary, timeseries (and the partial accumulators of a shard) and the
 /// manifest from rows in plan order and the group accumulators.
-pub fn write_files(dir: &Path, m: &Manifest, rows: &[Row], groups: &[GroupSeries]) -> Result<(), OutputError> {
+pub fn write_files(
+    dir: &Path,
+    m: &Manifest,
+    rows: &[Row],
+    groups: &[GroupSeries],
+) -> Result<(), OutputError> {
     let n_sweep = m.sweep.len();
     let header = runs_header(m);
     write_atomic(
@@ -277,7 +304,11 @@ pub fn write_files(dir: &Path, m: &Manifest, rows: &[Row], groups: &[GroupSeries
     // summary.csv: per (variant, point) in plan order.
     let mut sh: Vec<String> = ["variant", "point"].iter().map(|s| s.to_string()).collect();
     sh.extend(m.sweep.iter().map(|a| a.path.clone()));
-    sh.extend(["metric", "n", "mean", "std", "lo", "hi"].iter().map(|s| s.to_string()));
+    sh.extend(
+        ["metric", "n", "mean", "std", "lo", "hi"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     let first_metric = 2 + n_sweep + 2; // variant, point, sweep…, replication, seed
     let mut out = Vec::new();
     let mut i = 0;
@@ -291,25 +322,49 @@ pub fn write_files(dir: &Path, m: &Manifest, rows: &[Row], groups: &[GroupSeries
         for (k, metric) in RUN_METRICS.iter().enumerate() {
             let mut acc = Acc::default();
             for r in group {
-                acc.add(r.fields[first_metric + k].parse::<f64>().unwrap_or(f64::NAN));
+                acc.add(
+                    r.fields[first_metric + k]
+                        .parse::<f64>()
+                        .unwrap_or(f64::NAN),
+                );
             }
             let (lo, hi) = acc.ci95();
             let mut line = key.to_vec();
-            line.extend([metric.to_string(), acc.n.to_string(), stat(acc.mean()), stat(acc.std()), stat(lo), stat(hi)]);
+            line.extend([
+                metric.to_string(),
+                acc.n.to_string(),
+                stat(acc.mean()),
+                stat(acc.std()),
+                stat(lo),
+                stat(hi),
+            ]);
             out.push(line);
         }
         let k = RUN_METRICS.iter().position(|m| *m == "recovered").unwrap();
-        let recovered = group.iter().filter(|r| r.fields[first_metric + k] == "1").count() as u64;
+        let recovered = group
+            .iter()
+            .filter(|r| r.fields[first_metric + k] == "1")
+            .count() as u64;
         let (p, lo, hi) = wilson(recovered, group.len() as u64);
         let mut line = key.to_vec();
-        line.extend(["recovered_share".to_string(), group.len().to_string(), stat(p), String::new(), stat(lo), stat(hi)]);
+        line.extend([
+            "recovered_share".to_string(),
+            group.len().to_string(),
+            stat(p),
+            String::new(),
+            stat(lo),
+            stat(hi),
+        ]);
         out.push(line);
         i = j;
     }
     write_atomic(dir, "summary.csv", &csv_bytes(&sh, out))?;
 
     // timeseries.csv
-    let th: Vec<String> = ["variant", "point", "t_s", "metric", "mean", "lo", "hi"].iter().map(|s| s.to_string()).collect();
+    let th: Vec<String> = ["variant", "point", "t_s", "metric", "mean", "lo", "hi"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut ts = Vec::new();
     let mut partial = Vec::new();
     for (g, series) in groups.iter().enumerate() {
@@ -342,7 +397,10 @@ pub fn write_files(dir: &Path, m: &Manifest, rows: &[Row], groups: &[GroupSeries
     }
     write_atomic(dir, "timeseries.csv", &csv_bytes(&th, ts))?;
     if m.shard.is_some() {
-        let ph: Vec<String> = ["group", "metric", "bucket", "n", "sum", "sumsq"].iter().map(|s| s.to_string()).collect();
+        let ph: Vec<String> = ["group", "metric", "bucket", "n", "sum", "sumsq"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         write_atomic(dir, "timeseries.partial.csv", &csv_bytes(&ph, partial))?;
     }
     let json = serde_json::to_vec_pretty(m).expect("manifest serializes");
@@ -360,12 +418,14 @@ fn read_err(path: &Path, problem: impl Into<String>) -> OutputError {
 pub fn read_manifest(dir: &Path) -> Result<Manifest, OutputError> {
     let path = dir.join("manifest.json");
     let text = fs::read(&path).map_err(|e| read_err(&path, format!("cannot read: {e}")))?;
-    serde_json::from_slice(&text).map_err(|e| read_err(&path, format!("not a cascade manifest: {e}")))
+    serde_json::from_slice(&text)
+        .map_err(|e| read_err(&path, format!("not a cascade manifest: {e}")))
 }
 
 fn read_rows(dir: &Path) -> Result<Vec<Row>, OutputError> {
     let path = dir.join("runs.csv");
-    let mut r = csv::Reader::from_path(&path).map_err(|e| read_err(&path, format!("cannot read: {e}")))?;
+    let mut r =
+        csv::Reader::from_path(&path).map_err(|e| read_err(&path, format!("cannot read: {e}")))?;
     let mut rows = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| read_err(&path, format!("line {}: {e}", i + 2)))?;
@@ -383,7 +443,8 @@ fn read_rows(dir: &Path) -> Result<Vec<Row>, OutputError> {
 
 fn read_partial(dir: &Path, groups: &mut [GroupSeries]) -> Result<(), OutputError> {
     let path = dir.join("timeseries.partial.csv");
-    let mut r = csv::Reader::from_path(&path).map_err(|e| read_err(&path, format!("cannot read: {e}")))?;
+    let mut r =
+        csv::Reader::from_path(&path).map_err(|e| read_err(&path, format!("cannot read: {e}")))?;
     let mut shard = vec![GroupSeries::default(); groups.len()];
     for (i, rec) in r.records().enumerate() {
         let line = i + 2;
@@ -424,37 +485,70 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<Manifest, OutputError> {
     };
     let mut manifest = read_manifest(first)?;
     let mut rows = Vec::new();
-    let mut groups = vec![GroupSeries::default(); manifest.variants.len() * manifest.points.len().max(1)];
+    let mut groups =
+        vec![GroupSeries::default(); manifest.variants.len() * manifest.points.len().max(1)];
     for dir in shards {
         let m = read_manifest(dir)?;
         let same = |a: &Manifest, b: &Manifest| {
-            (&a.name, &a.variants, &a.points, a.replications, a.seed, a.jobs, a.duration_s)
-                == (&b.name, &b.variants, &b.points, b.replications, b.seed, b.jobs, b.duration_s)
+            (
+                &a.name,
+                &a.variants,
+                &a.points,
+                a.replications,
+                a.seed,
+                a.jobs,
+                a.duration_s,
+            ) == (
+                &b.name,
+                &b.variants,
+                &b.points,
+                b.replications,
+                b.seed,
+                b.jobs,
+                b.duration_s,
+            )
         };
         if !same(&m, &manifest) {
-            return Err(read_err(&dir.join("manifest.json"), "belongs to another experiment or plan than the first shard"));
+            return Err(read_err(
+                &dir.join("manifest.json"),
+                "belongs to another experiment or plan than the first shard",
+            ));
         }
         if m.shard.is_none() {
-            return Err(read_err(&dir.join("manifest.json"), "is not a shard (run with --shard K/N)"));
+            return Err(read_err(
+                &dir.join("manifest.json"),
+                "is not a shard (run with --shard K/N)",
+            ));
         }
         rows.extend(read_rows(dir)?);
         read_partial(dir, &mut groups)?;
     }
     rows.sort_by_key(|r| r.job);
     if let Some(w) = rows.windows(2).find(|w| w[0].job == w[1].job) {
-        return Err(read_err(out, format!("job {} appears in two shards", w[0].job)));
+        return Err(read_err(
+            out,
+            format!("job {} appears in two shards", w[0].job),
+        ));
     }
     if rows.len() != manifest.jobs {
         return Err(read_err(
             out,
-            format!("the shards hold {} of the plan's {} jobs: a shard is missing", rows.len(), manifest.jobs),
+            format!(
+                "the shards hold {} of the plan's {} jobs: a shard is missing",
+                rows.len(),
+                manifest.jobs
+            ),
         ));
     }
     manifest.shard = None;
     manifest.command = format!(
         "cascade merge --out {} {}",
         out.display(),
-        shards.iter().map(|s| s.display().to_string()).collect::<Vec<_>>().join(" ")
+        shards
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     prepare(out)?;
     write_files(out, &manifest, &rows, &groups)?;

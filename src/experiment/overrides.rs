@@ -14,7 +14,9 @@ use toml::{Table, Value};
 pub fn apply(table: &mut Table, path: &str, value: Value) -> Result<(), String> {
     let segments: Vec<&str> = path.split('.').collect();
     if segments.iter().any(|s| s.is_empty()) {
-        return Err(format!("{path:?} is not a dotted path like \"services.order.workers\""));
+        return Err(format!(
+            "{path:?} is not a dotted path like \"services.order.workers\""
+        ));
     }
     let (last, parents) = segments.split_last().expect("split never yields nothing");
     let Some((first, rest)) = parents.split_first() else {
@@ -98,11 +100,20 @@ slo = "1s"
     fn sets_existing_and_new_leaves() {
         let mut t = model();
         apply(&mut t, "services.order.workers", Value::Integer(3)).unwrap();
-        apply(&mut t, "services.order.clients.payment.retry", Value::Table(Table::new())).unwrap();
+        apply(
+            &mut t,
+            "services.order.clients.payment.retry",
+            Value::Table(Table::new()),
+        )
+        .unwrap();
         apply(&mut t, "faults.0.at", Value::String("2s".into())).unwrap();
         apply(&mut t, "workloads.shoppers.slo", Value::String("3s".into())).unwrap();
         assert_eq!(t["services"]["order"]["workers"].as_integer(), Some(3));
-        assert!(t["services"]["order"]["clients"]["payment"].get("retry").is_some());
+        assert!(
+            t["services"]["order"]["clients"]["payment"]
+                .get("retry")
+                .is_some()
+        );
         assert_eq!(t["faults"][0]["at"].as_str(), Some("2s"));
         assert_eq!(t["workloads"][0]["slo"].as_str(), Some("3s"));
     }
@@ -111,7 +122,12 @@ slo = "1s"
     fn a_missing_prefix_is_an_error_naming_it_and_changes_nothing() {
         let mut t = model();
         let before = t.clone();
-        let e = apply(&mut t, "services.no_such_service.workers", Value::Integer(3)).unwrap_err();
+        let e = apply(
+            &mut t,
+            "services.no_such_service.workers",
+            Value::Integer(3),
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             "services.no_such_service does not exist in the model (so services.no_such_service.workers cannot be set)"

@@ -75,9 +75,9 @@ impl Acc {
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
 pub fn t975(df: u64) -> f64 {
     const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,
@@ -158,7 +158,13 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
     let per_bucket = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
     out.push((
         "offered_per_s".to_string(),
-        per_bucket(&|i| m.workloads.iter().map(|w| w.buckets[i].offered).sum::<u64>() as f64 / width),
+        per_bucket(&|i| {
+            m.workloads
+                .iter()
+                .map(|w| w.buckets[i].offered)
+                .sum::<u64>() as f64
+                / width
+        }),
     ));
     out.push((
         "ok_per_s".to_string(),
@@ -169,7 +175,11 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
         per_bucket(&|i| {
             let offered: u64 = m.workloads.iter().map(|w| w.buckets[i].offered).sum();
             let ok: u64 = m.workloads.iter().map(|w| w.buckets[i].ok()).sum();
-            if offered == 0 { f64::NAN } else { ok as f64 / offered as f64 }
+            if offered == 0 {
+                f64::NAN
+            } else {
+                ok as f64 / offered as f64
+            }
         }),
     ));
     out.push((
@@ -187,8 +197,14 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
         }),
     ));
     for s in &m.services {
-        out.push((format!("busy:{}", s.name), per_bucket(&|i| s.buckets[i].busy_area / width)));
-        out.push((format!("queue:{}", s.name), per_bucket(&|i| s.buckets[i].queue_area / width)));
+        out.push((
+            format!("busy:{}", s.name),
+            per_bucket(&|i| s.buckets[i].busy_area / width),
+        ));
+        out.push((
+            format!("queue:{}", s.name),
+            per_bucket(&|i| s.buckets[i].queue_area / width),
+        ));
         out.push((
             format!("arrivals_per_s:{}", s.name),
             per_bucket(&|i| s.buckets[i].arrivals as f64 / width),
@@ -199,7 +215,11 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
             format!("attempts_per_s:{}", c.name),
             per_bucket(&|i| c.buckets[i].attempts as f64 / width),
         ));
-        if c.buckets.iter().any(|b| b.open_seconds > 0.0 || b.half_open_seconds > 0.0) || c.transitions > 0 {
+        if c.buckets
+            .iter()
+            .any(|b| b.open_seconds > 0.0 || b.half_open_seconds > 0.0)
+            || c.transitions > 0
+        {
             out.push((
                 format!("breaker_open:{}", c.name),
                 per_bucket(&|i| c.buckets[i].open_seconds / width),
@@ -223,7 +243,8 @@ impl GroupSeries {
             let slot = match self.metrics.iter().position(|(n, _)| n == name) {
                 Some(i) => i,
                 None => {
-                    self.metrics.push((name.clone(), vec![Acc::default(); values.len()]));
+                    self.metrics
+                        .push((name.clone(), vec![Acc::default(); values.len()]));
                     self.metrics.len() - 1
                 }
             };

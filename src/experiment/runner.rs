@@ -17,6 +17,9 @@ use crate::experiment::results::{GroupSeries, run_values, series};
 use crate::experiment::spec::{Experiment, Job};
 use crate::sim::{RunConfig, World};
 
+/// One run's per-bucket series, `(metric, values)`.
+type Series = Vec<(String, Vec<f64>)>;
+
 /// How to run.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunOptions {
@@ -83,7 +86,10 @@ pub fn run_config(exp: &Experiment, job: &Job) -> RunConfig {
         seed: exp.spec.seed,
         replication: job.replication as u64,
         good_ratio_below: exp.spec.outage.good_ratio_below,
-        max_events: exp.spec.max_events.unwrap_or(RunConfig::default().max_events),
+        max_events: exp
+            .spec
+            .max_events
+            .unwrap_or(RunConfig::default().max_events),
     }
 }
 
@@ -95,7 +101,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         .into_iter()
         .filter(|j| opts.shard.is_none_or(|(k, n)| j.index % n == k - 1))
         .collect();
-    let threads = opts.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let threads = opts
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -117,20 +126,27 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     let mut groups = vec![GroupSeries::default(); exp.variants.len() * exp.points.len()];
     let mut rows = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(threads * 2) {
-        let done: Vec<Result<(JobResult, Vec<(String, Vec<f64>)>), RunnerError>> = pool.install(|| {
+        let done: Vec<Result<(JobResult, Series), RunnerError>> = pool.install(|| {
             chunk
                 .par_iter()
                 .map(|job| {
-                    let report = World::run(exp.model(job.variant, job.point), run_config(exp, job)).map_err(|error| {
-                        let p = &exp.points[job.point].label;
-                        RunnerError::Run {
-                            variant: exp.variants[job.variant].clone(),
-                            point: if p.is_empty() { String::new() } else { format!(", {p}") },
-                            replication: job.replication,
-                            error,
-                        }
-                    })?;
-                    let total = events.fetch_add(report.stats.events, Ordering::Relaxed) + report.stats.events;
+                    let report =
+                        World::run(exp.model(job.variant, job.point), run_config(exp, job))
+                            .map_err(|error| {
+                                let p = &exp.points[job.point].label;
+                                RunnerError::Run {
+                                    variant: exp.variants[job.variant].clone(),
+                                    point: if p.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(", {p}")
+                                    },
+                                    replication: job.replication,
+                                    error,
+                                }
+                            })?;
+                    let total = events.fetch_add(report.stats.events, Ordering::Relaxed)
+                        + report.stats.events;
                     let secs = start.elapsed().as_secs_f64().max(1e-9);
                     bar.set_message(format!("{:.1} M events/s", total as f64 / secs / 1e6));
                     bar.inc(1);

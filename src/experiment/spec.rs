@@ -126,9 +126,9 @@ pub struct Overrides {
 /// Parses `PATH=VALUE`; the value is TOML if it parses as TOML, else a string
 /// (`timeout=1s` sets the string "1s", `workers=3` the integer 3).
 pub fn parse_set(arg: &str) -> Result<(String, Value), String> {
-    let (path, value) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("--set {arg:?}: expected PATH=VALUE, e.g. services.order.workers=50"))?;
+    let (path, value) = arg.split_once('=').ok_or_else(|| {
+        format!("--set {arg:?}: expected PATH=VALUE, e.g. services.order.workers=50")
+    })?;
     let value = match format!("v = {value}").parse::<Table>() {
         Ok(mut t) => t.remove("v").unwrap_or(Value::String(value.to_string())),
         Err(_) => Value::String(value.to_string()),
@@ -193,7 +193,11 @@ impl Experiment {
             spec.duration = d;
         }
         if spec.name.trim().is_empty() || spec.name.contains(['/', '\\']) {
-            return Err(bad(file, "name", "needs a non-empty name without slashes (it names the output directory)"));
+            return Err(bad(
+                file,
+                "name",
+                "needs a non-empty name without slashes (it names the output directory)",
+            ));
         }
         if spec.replications == 0 {
             return Err(bad(file, "replications", "must be at least 1"));
@@ -202,7 +206,14 @@ impl Experiment {
             return Err(bad(file, "duration", "must be above zero"));
         }
         if spec.bucket.is_zero() || spec.bucket > spec.duration {
-            return Err(bad(file, "bucket", format!("must be above zero and at most the duration ({})", spec.duration)));
+            return Err(bad(
+                file,
+                "bucket",
+                format!(
+                    "must be above zero and at most the duration ({})",
+                    spec.duration
+                ),
+            ));
         }
         let g = spec.outage.good_ratio_below;
         if !(g > 0.0 && g <= 1.0) {
@@ -218,10 +229,18 @@ impl Experiment {
         }
         for (i, v) in variants.iter().enumerate() {
             if v.name.trim().is_empty() {
-                return Err(bad(file, format!("variants[{i}].name"), "must not be empty"));
+                return Err(bad(
+                    file,
+                    format!("variants[{i}].name"),
+                    "must not be empty",
+                ));
             }
             if variants[..i].iter().any(|w| w.name == v.name) {
-                return Err(bad(file, format!("variants[{i}].name"), format!("{:?} is used twice", v.name)));
+                return Err(bad(
+                    file,
+                    format!("variants[{i}].name"),
+                    format!("{:?} is used twice", v.name),
+                ));
             }
         }
         let mut sweep_paths = Vec::new();
@@ -242,7 +261,11 @@ impl Experiment {
         let model_file = file.parent().unwrap_or(Path::new(".")).join(&spec.model);
         let base = read_table(&model_file).map_err(|e| {
             if e.key.is_empty() && e.problem.starts_with("cannot read") {
-                bad(file, "model", format!("{}: {}", model_file.display(), e.problem))
+                bad(
+                    file,
+                    "model",
+                    format!("{}: {}", model_file.display(), e.problem),
+                )
             } else {
                 e
             }
@@ -258,10 +281,12 @@ impl Experiment {
                 }
                 for (si, path) in sweep_paths.iter().enumerate() {
                     let value = point_value(&sweep_values, &points, pi, si);
-                    overrides::apply(&mut t, path, value).map_err(|e| bad(file, format!("sweep.\"{path}\""), e))?;
+                    overrides::apply(&mut t, path, value)
+                        .map_err(|e| bad(file, format!("sweep.\"{path}\""), e))?;
                 }
                 for (path, value) in &cli.set {
-                    overrides::apply(&mut t, path, value.clone()).map_err(|e| bad(file, "--set", e))?;
+                    overrides::apply(&mut t, path, value.clone())
+                        .map_err(|e| bad(file, "--set", e))?;
                 }
                 let context = match (variants.len() > 1 || !v.set.is_empty(), p.label.is_empty()) {
                     (true, true) => format!(" (variant {:?})", v.name),
@@ -352,8 +377,15 @@ fn cartesian(paths: &[String], values: &[Vec<Value>]) -> Vec<Point> {
         .iter()
         .map(|p| p.rsplit('.').next().unwrap_or(p).to_string())
         .collect();
-    let unique = short.iter().enumerate().all(|(i, s)| !short[..i].contains(s));
-    let names: Vec<&String> = if unique { short.iter().collect() } else { paths.iter().collect() };
+    let unique = short
+        .iter()
+        .enumerate()
+        .all(|(i, s)| !short[..i].contains(s));
+    let names: Vec<&String> = if unique {
+        short.iter().collect()
+    } else {
+        paths.iter().collect()
+    };
     let mut points = vec![Vec::<String>::new()];
     for vals in values {
         let mut next = Vec::new();

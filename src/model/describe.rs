@@ -163,7 +163,11 @@ pub fn describe(file: &Path, model: &Model) -> String {
         model.endpoints.len(),
         model.workloads.len(),
         model.faults.len(),
-        if model.deadline_propagation { ", deadline propagation on" } else { "" }
+        if model.deadline_propagation {
+            ", deadline propagation on"
+        } else {
+            ""
+        }
     );
     if let Some(d) = &model.description {
         let _ = writeln!(s, "  {d}");
@@ -177,7 +181,11 @@ pub fn describe(file: &Path, model: &Model) -> String {
             load += rates[e as usize] * hold_secs(model, e as usize);
             peak_rate += rates[e as usize];
         }
-        let capacity = if load > 0.0 { svc.workers as f64 * peak_rate / load } else { f64::INFINITY };
+        let capacity = if load > 0.0 {
+            svc.workers as f64 * peak_rate / load
+        } else {
+            f64::INFINITY
+        };
         let _ = writeln!(
             s,
             "  {:<16} {:>6} workers  peak {:>8.1} req/s  capacity {:>10.1} req/s  ρ = {:.2}",
@@ -207,7 +215,11 @@ pub fn describe(file: &Path, model: &Model) -> String {
                 "    {:<28} holds a worker ~{:.1} ms{}",
                 ep.name,
                 hold_secs(model, e as usize) * 1e3,
-                if calls.is_empty() { String::new() } else { format!(", calls {}", calls.join(", ")) }
+                if calls.is_empty() {
+                    String::new()
+                } else {
+                    format!(", calls {}", calls.join(", "))
+                }
             );
         }
         let _ = si;

@@ -73,17 +73,44 @@ fn outputs_are_byte_identical_across_thread_counts_and_shards() {
         args.extend(extra.into_iter().map(String::from));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = cascade(&args);
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
-    let o = cascade(&["merge", "--out", &out("m"), &out("s1"), &out("s2"), "--no-charts"]);
-    assert!(o.status.success(), "merge: {}", String::from_utf8_lossy(&o.stderr));
+    let o = cascade(&[
+        "merge",
+        "--out",
+        &out("m"),
+        &out("s1"),
+        &out("s2"),
+        "--no-charts",
+    ]);
+    assert!(
+        o.status.success(),
+        "merge: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for f in ["runs.csv", "summary.csv", "timeseries.csv"] {
         let t1 = read(&dir.join("t1").join(f));
-        assert_eq!(t1, read(&dir.join("t2").join(f)), "{f} differs between --threads 1 and 2");
-        assert_eq!(t1, read(&dir.join("m").join(f)), "merged shards differ from the whole run in {f}");
+        assert_eq!(
+            t1,
+            read(&dir.join("t2").join(f)),
+            "{f} differs between --threads 1 and 2"
+        );
+        assert_eq!(
+            t1,
+            read(&dir.join("m").join(f)),
+            "merged shards differ from the whole run in {f}"
+        );
     }
     let runs = String::from_utf8(read(&dir.join("t1/runs.csv"))).unwrap();
-    assert_eq!(runs.lines().count(), 1 + 2 * 2 * 2, "2 variants × 2 points × 2 replications");
+    assert_eq!(
+        runs.lines().count(),
+        1 + 2 * 2 * 2,
+        "2 variants × 2 points × 2 replications"
+    );
 }
 
 #[test]
@@ -91,10 +118,19 @@ fn a_run_writes_every_output_and_valid_charts() {
     let dir = temp_dir("outputs");
     let exp = small_experiment(&dir);
     let out = dir.join("out");
-    let o = cascade(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = cascade(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.lines().next().unwrap().starts_with("variant"), "table first: {stdout}");
+    assert!(
+        stdout.lines().next().unwrap().starts_with("variant"),
+        "table first: {stdout}"
+    );
     for f in ["runs.csv", "summary.csv", "timeseries.csv", "manifest.json"] {
         assert!(out.join(f).metadata().unwrap().len() > 0, "{f} is empty");
     }
@@ -103,7 +139,12 @@ fn a_run_writes_every_output_and_valid_charts() {
     for entry in walk(&out) {
         match entry.extension().and_then(|e| e.to_str()) {
             Some("png") => {
-                assert_eq!(&read(&entry)[..8], b"\x89PNG\r\n\x1a\n", "{}", entry.display());
+                assert_eq!(
+                    &read(&entry)[..8],
+                    b"\x89PNG\r\n\x1a\n",
+                    "{}",
+                    entry.display()
+                );
                 pngs += 1;
             }
             Some("svg") => svgs += 1,
@@ -111,7 +152,12 @@ fn a_run_writes_every_output_and_valid_charts() {
         }
     }
     assert!(pngs >= 3 && svgs >= 3, "{pngs} PNG and {svgs} SVG charts");
-    assert!(!walk(&out).iter().any(|p| p.to_string_lossy().ends_with(".tmp")), "no temporary files left");
+    assert!(
+        !walk(&out)
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".tmp")),
+        "no temporary files left"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -135,7 +181,10 @@ mod bad_input {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         let first = err.lines().next().unwrap_or("");
-        assert!(first.starts_with("error: ") && first.contains(needle), "{args:?}: {err}");
+        assert!(
+            first.starts_with("error: ") && first.contains(needle),
+            "{args:?}: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(!err.contains("panicked"));
     }
@@ -147,10 +196,23 @@ mod bad_input {
         let exp_s = exp.to_str().unwrap();
         let out = dir.join("o");
         let out_s = out.to_str().unwrap();
-        fails_with(&["run", dir.join("nope.toml").to_str().unwrap()], "nope.toml");
-        fails_with(&["run", exp_s, "--replications", "0", "--out", out_s], "replications");
         fails_with(
-            &["run", exp_s, "--set", "services.no_such_service.workers=3", "--out", out_s],
+            &["run", dir.join("nope.toml").to_str().unwrap()],
+            "nope.toml",
+        );
+        fails_with(
+            &["run", exp_s, "--replications", "0", "--out", out_s],
+            "replications",
+        );
+        fails_with(
+            &[
+                "run",
+                exp_s,
+                "--set",
+                "services.no_such_service.workers=3",
+                "--out",
+                out_s,
+            ],
             "no_such_service",
         );
         let text = std::fs::read_to_string(&exp).unwrap();
@@ -161,17 +223,32 @@ mod bad_input {
         };
         let missing_model = write("m.toml", text.replace("model.toml", "missing.toml"));
         fails_with(&["run", &missing_model, "--out", out_s], "missing.toml");
-        let bad_path = write("p.toml", text.replace("services.payment.clients.processor.timeout", "services.pay.timeout"));
+        let bad_path = write(
+            "p.toml",
+            text.replace(
+                "services.payment.clients.processor.timeout",
+                "services.pay.timeout",
+            ),
+        );
         fails_with(&["run", &bad_path, "--out", out_s], "services.pay");
         let empty_sweep = write("s.toml", text.replace("[1, 3]", "[]"));
         fails_with(&["run", &empty_sweep, "--out", out_s], "empty list");
-        let zero = write("z.toml", text.replace("replications = 2", "replications = 0"));
+        let zero = write(
+            "z.toml",
+            text.replace("replications = 2", "replications = 0"),
+        );
         fails_with(&["run", &zero, "--out", out_s], "replications");
-        let short = write("d.toml", text.replace("duration = \"2m\"", "duration = \"50s\""));
+        let short = write(
+            "d.toml",
+            text.replace("duration = \"2m\"", "duration = \"50s\""),
+        );
         fails_with(&["run", &short, "--out", out_s], "last fault");
         std::fs::write(dir.join("a-file"), "").unwrap();
         let unwritable = dir.join("a-file").join("out");
-        fails_with(&["run", exp_s, "--out", unwritable.to_str().unwrap()], "cannot write");
+        fails_with(
+            &["run", exp_s, "--out", unwritable.to_str().unwrap()],
+            "cannot write",
+        );
     }
 
     #[test]
@@ -198,7 +275,12 @@ mod bad_input {
                 let p = f.path();
                 if p.extension().is_some_and(|e| e == "toml") {
                     let o = cascade(&["check", p.to_str().unwrap()]);
-                    assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+                    assert!(
+                        o.status.success(),
+                        "{}: {}",
+                        p.display(),
+                        String::from_utf8_lossy(&o.stderr)
+                    );
                 }
             }
         }

@@ -23,12 +23,25 @@ fn unprotected_outage_outlives_its_trigger_and_protection_recovers() {
         "unprotected: sustained outage {sustained} s should be ≥ {} s",
         3.0 * trigger
     );
-    assert_eq!(o.mean("unprotected", "recovered"), 0.0, "unprotected never recovers at peak load");
+    assert_eq!(
+        o.mean("unprotected", "recovered"),
+        0.0,
+        "unprotected never recovers at peak load"
+    );
     let recovery = o.mean("protected", "recovery_s");
-    assert!(recovery <= 120.0, "protected: recovery {recovery} s should be ≤ 120 s");
+    assert!(
+        recovery <= 120.0,
+        "protected: recovery {recovery} s should be ≤ 120 s"
+    );
     let (lost, offered) = (o.mean("protected", "lost"), o.mean("protected", "offered"));
-    assert!(lost / offered < 0.01, "protected keeps most orders: lost {lost} of {offered}");
-    assert!(o.mean("protected", "dead_lettered") < 0.01 * offered, "the outbox delivers what it captured");
+    assert!(
+        lost / offered < 0.01,
+        "protected keeps most orders: lost {lost} of {offered}"
+    );
+    assert!(
+        o.mean("protected", "dead_lettered") < 0.01 * offered,
+        "the outbox delivers what it captured"
+    );
     // The mechanism: work done for users who had left.
     assert!(o.mean("unprotected", "wasted") > 10.0 * o.mean("protected", "wasted").max(1.0));
 }

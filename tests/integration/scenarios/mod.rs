@@ -21,6 +21,7 @@ use cascade::experiment::{Experiment, Overrides};
 use cascade::time::SimDuration;
 
 /// Summary means of one run of a bundled experiment, shortened.
+#[allow(dead_code)] // `experiment` and `results` serve scenarios that need per-run data
 pub struct Outcome {
     /// `(variant, point, metric) → mean`.
     pub means: Vec<(String, String, String, f64)>,
@@ -48,7 +49,12 @@ impl Outcome {
 
 /// Runs `experiments/<file>` with `replications`, an optional shorter `duration` and
 /// `--set` overrides, and reads back its summary.
-pub fn run_experiment(file: &str, replications: u32, duration: Option<&str>, set: &[&str]) -> Outcome {
+pub fn run_experiment(
+    file: &str,
+    replications: u32,
+    duration: Option<&str>,
+    set: &[&str],
+) -> Outcome {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cli = Overrides {
         replications: Some(replications),
@@ -56,11 +62,19 @@ pub fn run_experiment(file: &str, replications: u32, duration: Option<&str>, set
         duration: duration.map(|d| d.parse::<SimDuration>().unwrap()),
         set: set.iter().map(|s| parse_set(s).unwrap()).collect(),
     };
-    let experiment = Experiment::load(&root.join("experiments").join(file), &cli).unwrap_or_else(|e| panic!("{e}"));
+    let experiment = Experiment::load(&root.join("experiments").join(file), &cli)
+        .unwrap_or_else(|e| panic!("{e}"));
     let results = runner::run(&experiment, &RunOptions::default()).expect("runs");
-    let dir = std::env::temp_dir().join(format!("cascade-scenario-{}-{}", std::process::id(), file));
+    let dir =
+        std::env::temp_dir().join(format!("cascade-scenario-{}-{}", std::process::id(), file));
     output::prepare(&dir).unwrap();
-    output::write_run(&dir, &experiment, &results, &Manifest::new(&experiment, "test", None)).unwrap();
+    output::write_run(
+        &dir,
+        &experiment,
+        &results,
+        &Manifest::new(&experiment, "test", None),
+    )
+    .unwrap();
     let mut means = Vec::new();
     let mut r = csv::Reader::from_path(dir.join("summary.csv")).unwrap();
     let h = r.headers().unwrap().clone();
@@ -68,7 +82,12 @@ pub fn run_experiment(file: &str, replications: u32, duration: Option<&str>, set
     let (v, p, m, mean) = (col("variant"), col("point"), col("metric"), col("mean"));
     for rec in r.records() {
         let rec = rec.unwrap();
-        means.push((rec[v].to_string(), rec[p].to_string(), rec[m].to_string(), rec[mean].parse().unwrap_or(f64::NAN)));
+        means.push((
+            rec[v].to_string(),
+            rec[p].to_string(),
+            rec[m].to_string(),
+            rec[mean].parse().unwrap_or(f64::NAN),
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Outcome {
