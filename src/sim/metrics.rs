@@ -329,13 +329,20 @@ impl ClientMetrics {
     }
 }
 
-/// Adds `value × (to − from)` to `buckets`, split at bucket boundaries.
-pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: SimTime, value: f64) {
-    if value == 0.0 || to <= from || buckets.is_empty() {
+/// Calls `f(bucket index, seconds)` for every bucket that `[from, to)` overlaps, with
+/// the overlap in seconds; time past the last of `n` buckets goes to the last one.
+pub fn for_each_span(
+    bucket: SimDuration,
+    n: usize,
+    from: SimTime,
+    to: SimTime,
+    mut f: impl FnMut(usize, f64),
+) {
+    if to <= from || n == 0 {
         return;
     }
     let width = bucket.as_nanos();
-    let last = buckets.len() - 1;
+    let last = n - 1;
     let mut t = from.as_nanos();
     let end = to.as_nanos();
     while t < end {
@@ -343,12 +350,18 @@ pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: Sim
         let boundary = if i == last {
             end
         } else {
-            ((t / width) + 1) * width
+            (t / width + 1) * width
         };
         let stop = boundary.min(end);
-        buckets[i] += value * (stop - t) as f64 / 1e9;
+        f(i, (stop - t) as f64 / 1e9);
         t = stop;
     }
+}
+
+/// Adds `value × (to − from)` to `buckets`, split at bucket boundaries.
+pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: SimTime, value: f64) {
+    let n = buckets.len();
+    for_each_span(bucket, n, from, to, |i, secs| buckets[i] += value * secs);
 }
 
 /// All metrics of a run, and the bucket layout.
