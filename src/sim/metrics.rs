@@ -288,6 +288,8 @@ pub struct ClientMetrics {
     pub name: String,
     /// Per bucket.
     pub buckets: Vec<ClientBucket>,
+    /// Whether this edge has a circuit breaker (its open time is a series).
+    pub has_breaker: bool,
     /// Breaker transitions.
     pub transitions: u64,
     /// Fallback answers served (default or stale).
@@ -409,6 +411,7 @@ impl Metrics {
                 .map(|name| ClientMetrics {
                     name,
                     buckets: vec![ClientBucket::default(); n_buckets],
+                    has_breaker: false,
                     transitions: 0,
                     fallbacks: 0,
                     captured: 0,

@@ -409,6 +409,10 @@ impl<'m> World<'m> {
             model.services.iter().map(|s| (s.name.clone(), s.workers)),
             names,
         );
+        let mut metrics = metrics;
+        for (i, c) in model.clients.iter().enumerate() {
+            metrics.clients[i].has_breaker = c.breaker.is_some();
+        }
         World {
             model,
             cfg,
