@@ -8,6 +8,8 @@
 //! - user outcomes are attributed to the bucket in which the user *sent* the request, so
 //!   each bucket satisfies `offered = good + late + degraded + pending + failed + abandoned`
 //!   (plus `unresolved` at the end of the run);
+//! - latency is measured per user request from sending to its final outcome (an answer,
+//!   an error, or the user giving up), by completion bucket;
 //! - an *ok answer* is good, degraded (fallback) or pending (queued intent), answered
 //!   within the SLO; a bucket is *down* when ok ÷ offered is below the threshold;
 //! - outage = total down time; recovery = from the last fault's end to the end of the last
@@ -147,7 +149,7 @@ pub struct WorkloadMetrics {
     pub buckets: Vec<UserCounts>,
     /// Ok answers per completion bucket (good answers per second, by when they arrived).
     pub ok_done: Vec<u64>,
-    /// Latency of answered requests per completion bucket.
+    /// Latency of resolved requests (answered, failed or abandoned) per completion bucket.
     pub latency: Vec<BucketLatency>,
     all: Histogram<u64>,
     current: Histogram<u64>,
@@ -179,7 +181,7 @@ impl WorkloadMetrics {
         }
     }
 
-    /// Latency quantile over the whole run, ms (NaN without answers).
+    /// Latency quantile over the whole run, ms (NaN without resolved requests).
     pub fn latency_ms(&self, q: f64) -> f64 {
         if self.all.is_empty() {
             f64::NAN
@@ -188,7 +190,7 @@ impl WorkloadMetrics {
         }
     }
 
-    /// Mean latency of answered requests, ms (NaN without answers).
+    /// Mean latency of resolved requests, ms (NaN without any).
     pub fn mean_latency_ms(&self) -> f64 {
         if self.all.is_empty() {
             f64::NAN
@@ -460,15 +462,13 @@ impl Metrics {
         ) {
             w.ok_done[done] += 1;
         }
-        if matches!(
-            outcome,
-            UserOutcome::Good | UserOutcome::Late | UserOutcome::Degraded | UserOutcome::Pending
-        ) {
-            let us = micros(now - sent);
-            w.roll_latency(done);
-            let _ = w.all.record(us);
-            let _ = w.current.record(us);
-        }
+        // Every request's latency is the time from sending to its final outcome, whatever
+        // it was: an error or giving up is a latency the user lived through too, so an
+        // outage shows in the percentiles instead of vanishing from them.
+        let us = micros(now - sent);
+        w.roll_latency(done);
+        let _ = w.all.record(us);
+        let _ = w.current.record(us);
     }
 
     /// Closes the per-bucket latency of every workload (end of run).
