@@ -437,7 +437,13 @@ fn main() -> ExitCode {
         ),
         Command::Check { file } => check(&file),
         Command::Plot { dir } => cascade::report::charts::render(&dir)
-            .map(|_| ())
+            .map(|files| {
+                outln!(
+                    "wrote {} chart files to {}",
+                    files.len(),
+                    dir.join("charts").display()
+                )
+            })
             .map_err(input),
         Command::Merge {
             out,
