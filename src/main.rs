@@ -116,6 +116,24 @@ enum Command {
     },
 }
 
+/// Writes to stdout; a closed pipe (`cascade list | head`) ends the program cleanly.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { emit(&format!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! out {
+    ($($arg:tt)*) => { emit(&format!($($arg)*)) };
+}
+
 /// A failure and its exit code.
 enum Fail {
     /// Bad input: exit 2.
@@ -199,7 +217,7 @@ fn run(
     }
     print_table(&out)?;
     let wall = results.wall.as_secs_f64();
-    println!(
+    outln!(
         "{} jobs, {:.1} M events in {:.1} s ({:.1} M events/s); wrote {}",
         results.rows.len(),
         results.events as f64 / 1e6,
@@ -252,9 +270,14 @@ fn print_table(dir: &Path) -> Result<(), Fail> {
         .max()
         .unwrap_or(7)
         .max(7);
-    println!(
+    outln!(
         "{:<width$}  {:>10}  {:>10}  {:>9}  {:>10}  {:>9}",
-        "variant", "outage", "sustained", "recovered", "lost", "p99"
+        "variant",
+        "outage",
+        "sustained",
+        "recovered",
+        "lost",
+        "p99"
     );
     for (variant, point, x) in rows {
         let name = if point.is_empty() {
@@ -262,7 +285,7 @@ fn print_table(dir: &Path) -> Result<(), Fail> {
         } else {
             format!("{variant} {point}")
         };
-        println!(
+        outln!(
             "{:<width$}  {:>9.1}m  {:>9.1}m  {:>8.0}%  {:>10.0}  {:>7.0}ms",
             name,
             x[0] / 60.0,
@@ -279,7 +302,7 @@ fn check(file: &Path) -> Result<(), Fail> {
     let table = read_table(file).map_err(input)?;
     if table.get("model").is_some_and(|m| m.is_str()) {
         let exp = Experiment::load(file, &Overrides::default()).map_err(input)?;
-        println!(
+        outln!(
             "experiment {:?}: {} variants × {} points × {} replications = {} jobs, {} each",
             exp.spec.name,
             exp.variants.len(),
@@ -288,9 +311,9 @@ fn check(file: &Path) -> Result<(), Fail> {
             exp.jobs().len(),
             exp.spec.duration
         );
-        println!("variants: {}", exp.variants.join(", "));
+        outln!("variants: {}", exp.variants.join(", "));
         if !exp.sweep_paths.is_empty() {
-            println!("sweep: {}", exp.sweep_paths.join(", "));
+            outln!("sweep: {}", exp.sweep_paths.join(", "));
         }
         print!(
             "{}",
@@ -298,7 +321,7 @@ fn check(file: &Path) -> Result<(), Fail> {
         );
     } else {
         let model = cascade::model::load_model(file).map_err(input)?;
-        print!("{}", cascade::model::describe::describe(file, &model));
+        out!("{}", cascade::model::describe::describe(file, &model));
     }
     Ok(())
 }
@@ -307,24 +330,27 @@ fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
     let b = cascade::bench::mmc(customers, seed).map_err(other)?;
     let r = &b.result;
     let t = &b.theory;
-    println!(
+    outln!(
         "M/M/c reference model: c = {}, mean service {}, utilisation {:.2}, {} customers (single thread)",
-        b.config.servers, b.config.mean_service, t.rho, b.config.customers
+        b.config.servers,
+        b.config.mean_service,
+        t.rho,
+        b.config.customers
     );
-    println!(
+    outln!(
         "  {:.2} M events/s, {:.2} M customers/s ({} events in {:.3} s wall)",
         b.events_per_sec() / 1e6,
         b.customers_per_sec() / 1e6,
         r.run.events,
         b.wall.as_secs_f64()
     );
-    println!(
+    outln!(
         "  mean wait {:.3} ms ± {:.3} (simulated, 1 s.e.) vs {:.3} ms (Erlang C)",
         r.mean_wait * 1e3,
         r.mean_wait_se * 1e3,
         t.mean_wait * 1e3
     );
-    println!(
+    outln!(
         "  P(wait) {:.4} vs {:.4}; mean time in system {:.3} ms vs {:.3} ms",
         r.p_wait,
         t.p_wait,
@@ -333,11 +359,11 @@ fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
     );
     if !engine_only {
         let w = cascade::bench::three_tier(seed).map_err(other)?;
-        println!(
+        outln!(
             "Three-tier world (gateway → order → payment → processor, 300 req/s, full policy stacks, {} simulated, single thread)",
             w.simulated
         );
-        println!(
+        outln!(
             "  {:.2} M events/s ({} events, {} user requests in {:.3} s wall)",
             w.events as f64 / w.wall.as_secs_f64() / 1e6,
             w.events,
@@ -371,7 +397,7 @@ fn list(dir: &Path) -> Result<(), Fail> {
             ),
             Err(e) => ("(unreadable)".to_string(), e.to_string()),
         };
-        println!("{:<40} {:<28} {}", f.display(), name, description);
+        outln!("{:<40} {:<28} {}", f.display(), name, description);
     }
     Ok(())
 }
@@ -411,7 +437,13 @@ fn main() -> ExitCode {
         ),
         Command::Check { file } => check(&file),
         Command::Plot { dir } => cascade::report::charts::render(&dir)
-            .map(|_| ())
+            .map(|files| {
+                outln!(
+                    "wrote {} chart files to {}",
+                    files.len(),
+                    dir.join("charts").display()
+                )
+            })
             .map_err(input),
         Command::Merge {
             out,

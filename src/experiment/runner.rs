@@ -1,11 +1,13 @@
 //! Running the plan: every job (variant × point × replication) is an independent
 //! simulation, run on all cores with rayon, in chunks taken in plan order.
 //!
-//! Results are folded into the output in plan order, and with exact integer accumulators
+//! Results are folded into the output in plan order (a reorder buffer behind the
+//! workers), and with exact integer accumulators
 //! ([`super::results::Acc`]), so the files are byte-identical whatever `--threads` is.
 //! The progress bar (jobs done, ETA, simulated events per second) is the only place here
 //! that reads the wall clock.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -125,46 +127,71 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     let events = AtomicU64::new(0);
     let mut groups = vec![GroupSeries::default(); exp.variants.len() * exp.points.len()];
     let mut rows = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(threads * 2) {
-        let done: Vec<Result<(JobResult, Series), RunnerError>> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|job| {
-                    let report =
-                        World::run(exp.model(job.variant, job.point), run_config(exp, job))
-                            .map_err(|error| {
-                                let p = &exp.points[job.point].label;
-                                RunnerError::Run {
-                                    variant: exp.variants[job.variant].clone(),
-                                    point: if p.is_empty() {
-                                        String::new()
-                                    } else {
-                                        format!(", {p}")
-                                    },
-                                    replication: job.replication,
-                                    error,
-                                }
-                            })?;
-                    let total = events.fetch_add(report.stats.events, Ordering::Relaxed)
-                        + report.stats.events;
-                    let secs = start.elapsed().as_secs_f64().max(1e-9);
-                    bar.set_message(format!("{:.1} M events/s", total as f64 / secs / 1e6));
-                    bar.inc(1);
-                    Ok((
-                        JobResult {
-                            job: *job,
-                            values: run_values(&report),
-                        },
-                        series(&report),
-                    ))
-                })
-                .collect()
+    let run_job = |job: &Job| -> Result<(JobResult, Series), RunnerError> {
+        let report = World::run(exp.model(job.variant, job.point), run_config(exp, job)).map_err(
+            |error| {
+                let p = &exp.points[job.point].label;
+                RunnerError::Run {
+                    variant: exp.variants[job.variant].clone(),
+                    point: if p.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {p}")
+                    },
+                    replication: job.replication,
+                    error,
+                }
+            },
+        )?;
+        let total = events.fetch_add(report.stats.events, Ordering::Relaxed) + report.stats.events;
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("{:.1} M events/s", total as f64 / secs / 1e6));
+        bar.inc(1);
+        Ok((
+            JobResult {
+                job: *job,
+                values: run_values(&report),
+            },
+            series(&report),
+        ))
+    };
+    // Workers run jobs in any order; this thread folds their results strictly in plan
+    // order through a small reorder buffer, so nothing depends on scheduling and memory
+    // holds only the results that finished ahead of a slower job.
+    let mut first_error = None;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (pool, jobs, run_job) = (&pool, &jobs, &run_job);
+        scope.spawn(move || {
+            pool.install(|| {
+                jobs.par_iter()
+                    .enumerate()
+                    .for_each_with(tx, |tx, (pos, job)| {
+                        let _ = tx.send((pos, run_job(job)));
+                    })
+            })
         });
-        for r in done {
-            let (row, s) = r?;
-            groups[row.job.variant * exp.points.len() + row.job.point].add(&s);
-            rows.push(row);
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        for (pos, result) in rx {
+            pending.insert(pos, result);
+            while let Some(result) = pending.remove(&next) {
+                next += 1;
+                match result {
+                    Ok((row, s)) => {
+                        groups[row.job.variant * exp.points.len() + row.job.point].add(&s);
+                        rows.push(row);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
         }
+    });
+    if let Some(e) = first_error {
+        bar.finish_and_clear();
+        return Err(e);
     }
     bar.finish_and_clear();
     Ok(Results {

@@ -8,6 +8,8 @@
 //! - user outcomes are attributed to the bucket in which the user *sent* the request, so
 //!   each bucket satisfies `offered = good + late + degraded + pending + failed + abandoned`
 //!   (plus `unresolved` at the end of the run);
+//! - latency is measured per user request from sending to its final outcome (an answer,
+//!   an error, or the user giving up), by completion bucket;
 //! - an *ok answer* is good, degraded (fallback) or pending (queued intent), answered
 //!   within the SLO; a bucket is *down* when ok ÷ offered is below the threshold;
 //! - outage = total down time; recovery = from the last fault's end to the end of the last
@@ -147,7 +149,7 @@ pub struct WorkloadMetrics {
     pub buckets: Vec<UserCounts>,
     /// Ok answers per completion bucket (good answers per second, by when they arrived).
     pub ok_done: Vec<u64>,
-    /// Latency of answered requests per completion bucket.
+    /// Latency of resolved requests (answered, failed or abandoned) per completion bucket.
     pub latency: Vec<BucketLatency>,
     all: Histogram<u64>,
     current: Histogram<u64>,
@@ -179,7 +181,7 @@ impl WorkloadMetrics {
         }
     }
 
-    /// Latency quantile over the whole run, ms (NaN without answers).
+    /// Latency quantile over the whole run, ms (NaN without resolved requests).
     pub fn latency_ms(&self, q: f64) -> f64 {
         if self.all.is_empty() {
             f64::NAN
@@ -188,7 +190,7 @@ impl WorkloadMetrics {
         }
     }
 
-    /// Mean latency of answered requests, ms (NaN without answers).
+    /// Mean latency of resolved requests, ms (NaN without any).
     pub fn mean_latency_ms(&self) -> f64 {
         if self.all.is_empty() {
             f64::NAN
@@ -288,6 +290,8 @@ pub struct ClientMetrics {
     pub name: String,
     /// Per bucket.
     pub buckets: Vec<ClientBucket>,
+    /// Whether this edge has a circuit breaker (its open time is a series).
+    pub has_breaker: bool,
     /// Breaker transitions.
     pub transitions: u64,
     /// Fallback answers served (default or stale).
@@ -329,13 +333,20 @@ impl ClientMetrics {
     }
 }
 
-/// Adds `value × (to − from)` to `buckets`, split at bucket boundaries.
-pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: SimTime, value: f64) {
-    if value == 0.0 || to <= from || buckets.is_empty() {
+/// Calls `f(bucket index, seconds)` for every bucket that `[from, to)` overlaps, with
+/// the overlap in seconds; time past the last of `n` buckets goes to the last one.
+pub fn for_each_span(
+    bucket: SimDuration,
+    n: usize,
+    from: SimTime,
+    to: SimTime,
+    mut f: impl FnMut(usize, f64),
+) {
+    if to <= from || n == 0 {
         return;
     }
     let width = bucket.as_nanos();
-    let last = buckets.len() - 1;
+    let last = n - 1;
     let mut t = from.as_nanos();
     let end = to.as_nanos();
     while t < end {
@@ -343,12 +354,18 @@ pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: Sim
         let boundary = if i == last {
             end
         } else {
-            ((t / width) + 1) * width
+            (t / width + 1) * width
         };
         let stop = boundary.min(end);
-        buckets[i] += value * (stop - t) as f64 / 1e9;
+        f(i, (stop - t) as f64 / 1e9);
         t = stop;
     }
+}
+
+/// Adds `value × (to − from)` to `buckets`, split at bucket boundaries.
+pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: SimTime, value: f64) {
+    let n = buckets.len();
+    for_each_span(bucket, n, from, to, |i, secs| buckets[i] += value * secs);
 }
 
 /// All metrics of a run, and the bucket layout.
@@ -396,6 +413,7 @@ impl Metrics {
                 .map(|name| ClientMetrics {
                     name,
                     buckets: vec![ClientBucket::default(); n_buckets],
+                    has_breaker: false,
                     transitions: 0,
                     fallbacks: 0,
                     captured: 0,
@@ -444,15 +462,13 @@ impl Metrics {
         ) {
             w.ok_done[done] += 1;
         }
-        if matches!(
-            outcome,
-            UserOutcome::Good | UserOutcome::Late | UserOutcome::Degraded | UserOutcome::Pending
-        ) {
-            let us = micros(now - sent);
-            w.roll_latency(done);
-            let _ = w.all.record(us);
-            let _ = w.current.record(us);
-        }
+        // Every request's latency is the time from sending to its final outcome, whatever
+        // it was: an error or giving up is a latency the user lived through too, so an
+        // outage shows in the percentiles instead of vanishing from them.
+        let us = micros(now - sent);
+        w.roll_latency(done);
+        let _ = w.all.record(us);
+        let _ = w.current.record(us);
     }
 
     /// Closes the per-bucket latency of every workload (end of run).

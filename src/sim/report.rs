@@ -29,9 +29,9 @@ pub struct RunSummary {
     pub lost: u64,
     /// Revenue of the lost requests.
     pub lost_revenue: f64,
-    /// Median latency of answered requests, ms.
+    /// Median latency of user requests (sent to final outcome), ms.
     pub p50_ms: f64,
-    /// 99th percentile latency of answered requests, ms.
+    /// 99th percentile latency of user requests (sent to final outcome), ms.
     pub p99_ms: f64,
     /// Peak attempts per user request at any service (arrivals ÷ offered; 27 for three
     /// layers of three attempts against a dead leaf).

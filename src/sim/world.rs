@@ -28,7 +28,7 @@ use crate::policy::fallback::Fallback;
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::{Retry, RetryState};
 use crate::policy::shedding::PriorityShedder;
-use crate::sim::metrics::{Metrics, add_area};
+use crate::sim::metrics::{Metrics, for_each_span};
 use crate::sim::report::RunReport;
 use crate::sim::slab::{Handle, Slab};
 use crate::time::{SimDuration, SimTime};
@@ -409,6 +409,10 @@ impl<'m> World<'m> {
             model.services.iter().map(|s| (s.name.clone(), s.workers)),
             names,
         );
+        let mut metrics = metrics;
+        for (i, c) in model.clients.iter().enumerate() {
+            metrics.clients[i].has_breaker = c.breaker.is_some();
+        }
         World {
             model,
             cfg,
@@ -452,30 +456,19 @@ impl<'m> World<'m> {
         }
     }
 
-    /// Integrates busy workers and queue length of `svc` up to now.
+    /// Integrates busy workers and queue length of `svc` up to now. Call before either
+    /// changes.
     #[inline]
     pub(crate) fn touch_service(&mut self, svc: u32, now: SimTime) {
         let s = &mut self.services[svc as usize];
         if now > s.last_change {
+            let (busy, queued) = (s.busy as f64, s.queue.len() as f64);
             let m = &mut self.metrics;
-            let bucket = m.bucket;
-            let i0 = m.index(s.last_change);
-            let i1 = m.index(now);
-            let sm = &mut m.services[svc as usize];
-            if i0 == i1 {
-                let dt = (now - s.last_change).as_secs_f64();
-                sm.buckets[i0].busy_area += s.busy as f64 * dt;
-                sm.buckets[i0].queue_area += s.queue.len() as f64 * dt;
-            } else {
-                split_area(
-                    &mut sm.buckets,
-                    bucket,
-                    s.last_change,
-                    now,
-                    s.busy as f64,
-                    s.queue.len() as f64,
-                );
-            }
+            let buckets = &mut m.services[svc as usize].buckets;
+            for_each_span(m.bucket, buckets.len(), s.last_change, now, |i, secs| {
+                buckets[i].busy_area += busy * secs;
+                buckets[i].queue_area += queued * secs;
+            });
             s.last_change = now;
         }
     }
@@ -530,33 +523,6 @@ impl<'m> World<'m> {
     }
 }
 
-fn split_area(
-    buckets: &mut [crate::sim::metrics::ServiceBucket],
-    bucket: SimDuration,
-    from: SimTime,
-    to: SimTime,
-    busy: f64,
-    queue: f64,
-) {
-    let width = bucket.as_nanos();
-    let last = buckets.len() - 1;
-    let mut t = from.as_nanos();
-    let end = to.as_nanos();
-    while t < end {
-        let i = ((t / width) as usize).min(last);
-        let boundary = if i == last {
-            end
-        } else {
-            (t / width + 1) * width
-        };
-        let stop = boundary.min(end);
-        let dt = (stop - t) as f64 / 1e9;
-        buckets[i].busy_area += busy * dt;
-        buckets[i].queue_area += queue * dt;
-        t = stop;
-    }
-}
-
 fn state_area(
     buckets: &mut [crate::sim::metrics::ClientBucket],
     bucket: SimDuration,
@@ -569,17 +535,14 @@ fn state_area(
         BreakerState::HalfOpen => false,
         _ => return,
     };
-    let mut tmp = vec![0.0; buckets.len()];
-    add_area(&mut tmp, bucket, from, to, 1.0);
-    for (b, x) in buckets.iter_mut().zip(tmp) {
-        if x > 0.0 {
-            if open {
-                b.open_seconds += x;
-            } else {
-                b.half_open_seconds += x;
-            }
+    let n = buckets.len();
+    for_each_span(bucket, n, from, to, |i, secs| {
+        if open {
+            buckets[i].open_seconds += secs;
+        } else {
+            buckets[i].half_open_seconds += secs;
         }
-    }
+    });
 }
 
 /// How long after the end of arrivals the run continues, so that requests sent near the

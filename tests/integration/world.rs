@@ -432,3 +432,78 @@ steps = [{{ work = {{ constant = "100ms", per_inflight = "2ms" }} }}]
         );
     }
 }
+
+mod garbage {
+    //! The loader must answer any input with a value or an error, never a panic; and any
+    //! model it accepts must run.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const BASE: &str = include_str!("../../models/black_friday.toml");
+
+    fn load(text: &str) -> Option<Model> {
+        let path = Path::new("fuzz.toml");
+        let table = parse_table(path, text).ok()?;
+        model_from_table(path, table).ok().map(|(_, m)| m)
+    }
+
+    /// Replaces the `k`-th number or quoted string of the base model with `with`.
+    fn mutate(k: usize, with: &str) -> String {
+        let mut seen = 0;
+        let mut out = String::new();
+        for line in BASE.lines() {
+            if line.trim_start().starts_with('#') {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            let mut replaced = line.to_string();
+            for token in line.split(|c: char| {
+                c == ' ' || c == ',' || c == '[' || c == ']' || c == '{' || c == '}'
+            }) {
+                let is_value = token.parse::<f64>().is_ok()
+                    || (token.starts_with('"') && token.ends_with('"') && token.len() > 1);
+                if is_value {
+                    if seen == k {
+                        replaced = line.replacen(token, with, 1);
+                    }
+                    seen += 1;
+                }
+            }
+            out.push_str(&replaced);
+            out.push('\n');
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_are_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let text = String::from_utf8_lossy(&bytes);
+            prop_assert!(load(&text).is_none() || text.contains("services"));
+        }
+
+        #[test]
+        fn mutated_values_validate_or_fail_cleanly_and_accepted_models_run(
+            k in 0usize..60,
+            with in prop_oneof![
+                Just("0".to_string()), Just("-1".to_string()), Just("1e308".to_string()),
+                Just("\"0s\"".to_string()), Just("\"-5s\"".to_string()), Just("\"1d\"".to_string()),
+                Just("\"nowhere.x\"".to_string()), Just("\"\"".to_string()), Just("nan".to_string()),
+                Just("4294967295".to_string()), Just("0.000001".to_string()), Just("true".to_string()),
+            ],
+        ) {
+            if let Some(m) = load(&mutate(k, &with)) {
+                let cfg = RunConfig {
+                    duration: SimDuration::from_secs(5),
+                    max_events: 2_000_000,
+                    ..RunConfig::default()
+                };
+                let _ = World::run(&m, cfg);
+            }
+        }
+    }
+}
