@@ -101,7 +101,7 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64, f64) {
 }
 
 /// The per-run metrics written to `runs.csv`, in column order.
-pub const RUN_METRICS: [&str; 19] = [
+pub const RUN_METRICS: [&str; 22] = [
     "outage_s",
     "sustained_outage_s",
     "recovery_s",
@@ -114,12 +114,15 @@ pub const RUN_METRICS: [&str; 19] = [
     "failed",
     "abandoned",
     "dead_lettered",
+    "outbox_pending",
     "lost",
     "lost_revenue",
     "p50_ms",
     "p99_ms",
     "amplification",
     "wasted",
+    "wasted_s",
+    "breaker_transitions",
     "events",
 ];
 
@@ -139,12 +142,15 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.failed as f64,
         s.abandoned as f64,
         s.dead_lettered as f64,
+        s.outbox_pending as f64,
         s.lost as f64,
         s.lost_revenue,
         s.p50_ms,
         s.p99_ms,
         s.amplification,
         s.wasted as f64,
+        s.wasted_s,
+        s.breaker_transitions as f64,
         s.events as f64,
     ]
 }

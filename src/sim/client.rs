@@ -381,6 +381,7 @@ impl World<'_> {
             arrived: now + delay,
             started: None,
             deadline,
+            abandoned_at: SimTime::MAX,
             workload: call.workload,
             class: call.class,
             rate_passed: false,
@@ -470,6 +471,10 @@ impl World<'_> {
             c.attempt_timer = None;
             c.attempt_req = None;
             c.phase = Phase::Acquiring;
+        }
+        // A request still running for this attempt now works for nobody.
+        if let Some(r) = call.attempt_req.and_then(|r| self.requests.get_mut(r)) {
+            r.abandoned_at = sched.now();
         }
         if call.holds & HOLD_POOL != 0 {
             self.calls.get_mut(h).unwrap().holds &= !HOLD_POOL;

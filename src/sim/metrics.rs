@@ -235,7 +235,7 @@ pub struct ServiceBucket {
     pub fault_errors: u64,
     /// Requests swallowed by a hang fault.
     pub hung: u64,
-    /// Completions nobody was waiting for any more (wasted work).
+    /// Completions that came after their caller had given up (wasted work).
     pub wasted: u64,
     /// Requests that failed because a call timed out.
     pub failed_timeout: u64,
@@ -256,7 +256,7 @@ pub struct ServiceMetrics {
     pub workers: u32,
     /// Per bucket.
     pub buckets: Vec<ServiceBucket>,
-    /// Worker-seconds of work done for callers that had given up.
+    /// Worker-seconds spent on requests after their caller had given up.
     pub wasted_seconds: f64,
 }
 
@@ -302,6 +302,8 @@ pub struct ClientMetrics {
     pub delivered: u64,
     /// Captured intents dead-lettered (lost).
     pub dead_lettered: u64,
+    /// Captured intents neither delivered nor dead-lettered when the run ended.
+    pub outbox_pending: u64,
 }
 
 impl ClientMetrics {
@@ -419,6 +421,7 @@ impl Metrics {
                     captured: 0,
                     delivered: 0,
                     dead_lettered: 0,
+                    outbox_pending: 0,
                 })
                 .collect(),
         }

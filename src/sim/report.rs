@@ -25,6 +25,9 @@ pub struct RunSummary {
     pub abandoned: u64,
     /// Intents captured for later and then dead-lettered.
     pub dead_lettered: u64,
+    /// Captured intents still in an outbox when the run ended (neither delivered nor
+    /// dead-lettered yet: not counted as lost).
+    pub outbox_pending: u64,
     /// Requests with no good answer: failed + abandoned + unresolved + dead-lettered.
     pub lost: u64,
     /// Revenue of the lost requests.
@@ -44,8 +47,12 @@ pub struct RunSummary {
     pub recovery_s: f64,
     /// The run ended up.
     pub recovered: bool,
-    /// Requests completed for callers that had given up.
+    /// Requests completed after their caller had given up.
     pub wasted: u64,
+    /// Worker-seconds spent after callers had given up, all services.
+    pub wasted_s: f64,
+    /// Circuit-breaker state changes, all clients.
+    pub breaker_transitions: u64,
     /// Events handled.
     pub events: u64,
 }
@@ -117,6 +124,9 @@ impl RunReport {
             .flat_map(|s| &s.buckets)
             .map(|b| b.wasted)
             .sum();
+        let wasted_s = metrics.services.iter().map(|s| s.wasted_seconds).sum();
+        let breaker_transitions = metrics.clients.iter().map(|c| c.transitions).sum();
+        let outbox_pending = metrics.clients.iter().map(|c| c.outbox_pending).sum();
         let summary = RunSummary {
             offered: t.offered,
             good: t.good,
@@ -126,6 +136,7 @@ impl RunReport {
             failed: t.failed,
             abandoned: t.abandoned,
             dead_lettered: dead,
+            outbox_pending,
             lost: t.failed + t.abandoned + unresolved + dead,
             lost_revenue,
             p50_ms: p50,
@@ -136,6 +147,8 @@ impl RunReport {
             recovery_s: outage.recovery_s,
             recovered: outage.recovered,
             wasted,
+            wasted_s,
+            breaker_transitions,
             events: stats.events,
         };
         RunReport {

@@ -15,7 +15,7 @@ use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
 use crate::sim::slab::Handle;
-use crate::sim::world::{Ev, Parent, Phase, Quality, Request, World};
+use crate::sim::world::{Ev, Parent, Quality, World};
 use crate::time::{SimDuration, SimTime};
 
 use rand::Rng;
@@ -287,20 +287,16 @@ impl World<'_> {
         self.services[svc as usize].busy -= 1;
         let b = self.metrics.index(now);
         self.metrics.services[svc as usize].buckets[b].completions += 1;
-        if !self.origin_waits(&req, h) {
+        if req.abandoned_at < now {
+            // Wasted: the worker time spent after the caller gave up (all of it if the
+            // request only started afterwards).
             let sm = &mut self.metrics.services[svc as usize];
             sm.buckets[b].wasted += 1;
-            sm.wasted_seconds += (now - req.started.unwrap_or(now)).as_secs_f64();
+            sm.wasted_seconds +=
+                (now - req.abandoned_at.max(req.started.unwrap_or(now))).as_secs_f64();
         }
         self.respond(sched, h, outcome, quality);
         self.start_queued(sched, svc);
-    }
-
-    /// Whether the call that sent `req` still waits for this very attempt.
-    fn origin_waits(&self, req: &Request, h: Handle) -> bool {
-        self.calls.get(req.origin).is_some_and(|c| {
-            c.phase == Phase::InFlight && c.attempts == req.attempt && c.attempt_req == Some(h)
-        })
     }
 
     /// Sends the answer back over the network and forgets the request.

@@ -191,6 +191,8 @@ pub(crate) struct Request {
     pub arrived: SimTime,
     pub started: Option<SimTime>,
     pub deadline: SimTime,
+    /// When the caller stopped waiting for this request (`SimTime::MAX`: it still waits).
+    pub abandoned_at: SimTime,
     pub workload: u8,
     pub class: u8,
     pub rate_passed: bool,
@@ -512,10 +514,17 @@ impl<'m> World<'m> {
                 );
             }
         }
-        // Unresolved user requests.
+        // Unresolved user requests, and intents still waiting in an outbox.
         for (_, call) in self.calls.iter() {
             if let Parent::User { workload, .. } = call.parent {
                 self.metrics.workloads[workload as usize].unresolved += 1;
+            }
+        }
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            if let Some(o) = c.fallback.outbox_mut()
+                && let Some(cm) = self.metrics.clients.get_mut(i)
+            {
+                cm.outbox_pending = (o.pending() + o.draining()) as u64;
             }
         }
         self.metrics.finish();

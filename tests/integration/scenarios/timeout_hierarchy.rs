@@ -133,17 +133,18 @@ fn inverted_timeouts_waste_work_cascading_report_at_the_fault_deadlines_bound_it
         "inverted wastes far more requests than cascading: {w_inv} vs {w_cas}"
     );
 
-    // Deadline propagation: inner layers stop at the gateway's deadline, so a wasted
-    // request never outlives it (≤ 3 s) and order's pool is never exhausted.
+    // Deadline propagation: inner layers stop at the gateway's deadline, so none of our
+    // services works past it; inverted, order keeps working ~2 s (and more, queued) after
+    // the gateway gave up on every request.
     let per = |x: &Svc| x.wasted_s / x.wasted.max(1) as f64;
+    assert!(
+        per(&order) > 1.5,
+        "inverted: order works {:.2} s per wasted request after the gateway gave up",
+        per(&order)
+    );
     for s in INNER {
-        let (d, i) = (svc(&dl, s), svc(&inv, s));
-        assert!(
-            per(&d) <= 3.05 && per(&i) > 3.5,
-            "{s}: wasted seconds per wasted request, deadline {:.2} s (≤ 3 s), inverted {:.2} s",
-            per(&d),
-            per(&i)
-        );
+        let d = svc(&dl, s);
+        assert_eq!(d.wasted, 0, "deadline: {s} never works past the deadline ({:.0} s)", d.wasted_s);
     }
     let busy = |v| {
         INNER
