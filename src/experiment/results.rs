@@ -176,6 +176,25 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
         "ok_per_s".to_string(),
         per_bucket(&|i| m.workloads.iter().map(|w| w.ok_done[i]).sum::<u64>() as f64 / width),
     ));
+    if m.workloads.len() > 1 {
+        for w in &m.workloads {
+            out.push((
+                format!("ok_per_s:{}", w.name),
+                per_bucket(&|i| w.ok_done[i] as f64 / width),
+            ));
+            out.push((
+                format!("good_ratio:{}", w.name),
+                per_bucket(&|i| {
+                    let b = &w.buckets[i];
+                    if b.offered == 0 {
+                        f64::NAN
+                    } else {
+                        b.ok() as f64 / b.offered as f64
+                    }
+                }),
+            ));
+        }
+    }
     out.push((
         "good_ratio".to_string(),
         per_bucket(&|i| {

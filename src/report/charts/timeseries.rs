@@ -88,7 +88,9 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         let samples = cell.get(metric)?;
         let points: Vec<(f64, f64, f64, f64)> = samples
             .iter()
-            .map(|s| (to_x(s.t_s), s.mean * k, s.lo * k, s.hi * k))
+            // Every plotted metric is a count, rate or share: a confidence band below zero
+            // is an artefact of the normal approximation, so it is clipped.
+            .map(|s| (to_x(s.t_s), s.mean * k, (s.lo * k).max(0.0), s.hi * k))
             .collect();
         points.iter().any(|p| p.1.is_finite()).then(|| Line {
             label: label.to_string(),
@@ -117,6 +119,21 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     ]
     .into_iter()
     .flatten()
+    .chain(
+        // With several workloads, each one's answers too (a shared pool shows here).
+        names_with_prefix(cell, &[], "ok_per_s:", "ok_per_s:")
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                line(
+                    &format!("ok_per_s:{w}"),
+                    &format!("answered: {w}"),
+                    colour(i + 1),
+                    false,
+                    1.0,
+                )
+            }),
+    )
     .collect();
     panels.extend(linear_panel(
         "(a) Load: offered vs answered".into(),
@@ -166,6 +183,19 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         queue,
     ));
 
+    let edges = names_with_prefix(cell, &m.clients, "attempts_per_s:", "attempts_per_s:");
+    let attempts: Vec<Line> = edges
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| line(&format!("attempts_per_s:{c}"), c, colour(i), false, 1.0))
+        .collect();
+    let (attempts, note) = top(attempts);
+    panels.extend(linear_panel(
+        format!("(e) Attempts per second per client edge, retries included{note}"),
+        "attempts per second".into(),
+        attempts,
+    ));
+
     let clients = names_with_prefix(cell, &m.clients, "breaker_open:", "breaker_open:");
     let breakers: Vec<Line> = clients
         .iter()
@@ -176,7 +206,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     let (breakers, note) = top(breakers);
     if !breakers.is_empty() {
         panels.push(Panel {
-            caption: format!("(e) Circuit breakers open, per client edge{note}"),
+            caption: format!("(f) Circuit breakers open, per client edge{note}"),
             y_desc: "open (% of time)".into(),
             scale: Scale::Linear(0.0, 105.0),
             lines: breakers,

@@ -144,7 +144,11 @@ fn inverted_timeouts_waste_work_cascading_report_at_the_fault_deadlines_bound_it
     );
     for s in INNER {
         let d = svc(&dl, s);
-        assert_eq!(d.wasted, 0, "deadline: {s} never works past the deadline ({:.0} s)", d.wasted_s);
+        assert_eq!(
+            d.wasted, 0,
+            "deadline: {s} never works past the deadline ({:.0} s)",
+            d.wasted_s
+        );
     }
     let busy = |v| {
         INNER
