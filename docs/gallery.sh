@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Regenerates the README gallery: runs every bundled experiment into output/<name>/ and
+# copies the chart that tells its story to docs/. Takes a few minutes on 2 cores.
+#   bash docs/gallery.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+shot() { # experiment, chart, picture
+  ./target/release/cascade run "experiments/$1.toml" --out "output/$1" --quiet > /dev/null
+  cp "output/$1/charts/$2.png" "docs/$3.png"
+  echo "docs/$3.png  ←  experiments/$1.toml ($2)"
+}
+shot black_friday timeseries_unprotected black_friday_unprotected
+shot thundering_herd timeseries_fixed thundering_herd
+shot titanic_bulkheads timeseries_shared-pool titanic_bulkheads
+shot retry_amplification timeseries_every-layer retry_amplification
+shot breaker_flapping timeseries_consecutive-2 breaker_flapping
+shot timeout_hierarchy timeseries_inverted timeout_hierarchy
+shot intent_parity lost intent_parity
+shot slow_vs_dead timeseries_slow slow_vs_dead
