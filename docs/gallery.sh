@@ -11,6 +11,8 @@ shot() { # experiment, chart, picture
   echo "docs/$3.png  ←  experiments/$1.toml ($2)"
 }
 shot black_friday timeseries_unprotected black_friday_unprotected
+shot black_friday_jitter sweep_lost black_friday_jitter
+shot black_friday_timeout_sweep sweep_outage_s black_friday_sweeps
 shot thundering_herd timeseries_fixed thundering_herd
 shot titanic_bulkheads timeseries_shared-pool titanic_bulkheads
 shot retry_amplification timeseries_every-layer retry_amplification

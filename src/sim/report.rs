@@ -36,8 +36,9 @@ pub struct RunSummary {
     pub p50_ms: f64,
     /// 99th percentile latency of user requests (sent to final outcome), ms.
     pub p99_ms: f64,
-    /// Peak attempts per user request at any service (arrivals ÷ offered; 27 for three
-    /// layers of three attempts against a dead leaf).
+    /// Retry amplification: attempts on the busiest client edge per user request (27 for
+    /// three layers of three attempts against a dead leaf; NaN without client edges).
+    /// Users' own refreshes are not counted.
     pub amplification: f64,
     /// Total down time, s.
     pub outage_s: f64,
@@ -110,13 +111,14 @@ impl RunReport {
         let amplification = if t.offered == 0 {
             f64::NAN
         } else {
+            // Attempts on the busiest client edge per user request. The users' own
+            // refreshes are not counted: this is what the system's retries do.
             metrics
-                .services
+                .clients
                 .iter()
-                .map(|s| {
-                    s.buckets.iter().map(|b| b.arrivals).sum::<u64>() as f64 / t.offered as f64
-                })
-                .fold(0.0, f64::max)
+                .filter(|c| !c.name.starts_with("users:"))
+                .map(|c| c.totals().attempts as f64 / t.offered as f64)
+                .fold(f64::NAN, f64::max)
         };
         let wasted = metrics
             .services
