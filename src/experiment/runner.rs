@@ -8,11 +8,10 @@
 //! that reads the wall clock.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 use crate::engine::RunError;
 use crate::experiment::results::{GroupSeries, run_values, series};
@@ -162,14 +161,26 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
         let (pool, jobs, run_job) = (&pool, &jobs, &run_job);
+        // Each worker takes the next job in plan order from a shared counter, so jobs
+        // start in order and the idle tail is at most one job long.
+        let next_job = AtomicUsize::new(0);
         scope.spawn(move || {
-            pool.install(|| {
-                jobs.par_iter()
-                    .enumerate()
-                    .for_each_with(tx, |tx, (pos, job)| {
-                        let _ = tx.send((pos, run_job(job)));
-                    })
-            })
+            pool.scope(|s| {
+                for _ in 0..threads {
+                    let tx = tx.clone();
+                    let next_job = &next_job;
+                    s.spawn(move |_| {
+                        loop {
+                            let pos = next_job.fetch_add(1, Ordering::Relaxed);
+                            let Some(job) = jobs.get(pos) else { break };
+                            if tx.send((pos, run_job(job))).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            drop(tx);
         });
         let mut pending = BTreeMap::new();
         let mut next = 0;
