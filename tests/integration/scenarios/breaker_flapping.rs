@@ -7,9 +7,8 @@
 use std::sync::Mutex;
 
 use super::{Outcome, run_experiment};
-use cascade::experiment::runner;
+use cascade::sim::RunReport;
 use cascade::sim::metrics::ClientBucket;
-use cascade::sim::{RunReport, World};
 
 /// `run_experiment` writes into a directory named after the process and the file, so two
 /// tests of the same file must not run it at the same time.
@@ -18,18 +17,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const SET: [&str; 2] = ["faults.0.at=2m", "faults.0.duration=8m"];
 const FAULT: (f64, f64) = (120.0, 600.0);
 const EDGE: &str = "storefront→inventory";
-
-/// Replication 0 of `variant` again, with every metric of the world.
-fn report(o: &Outcome, variant: &str) -> RunReport {
-    let exp = &o.experiment;
-    let v = exp.variants.iter().position(|n| n == variant).unwrap();
-    let job = exp
-        .jobs()
-        .into_iter()
-        .find(|j| j.variant == v && j.point == 0 && j.replication == 0)
-        .unwrap();
-    World::run(exp.model(v, 0), runner::run_config(exp, &job)).expect("runs")
-}
 
 /// Mean of a time series over `[from, to)` seconds.
 fn window_mean(o: &Outcome, variant: &str, metric: &str, (from, to): (f64, f64)) -> f64 {
@@ -77,7 +64,7 @@ fn consecutive_breaker_flaps_and_rejects_healthy_calls_count_window_does_not() {
     );
 
     // Consecutive-2: flaps.
-    let (trans, tot) = edge(&report(&o, "consecutive-2"));
+    let (trans, tot) = edge(&o.report("consecutive-2"));
     let open_s = tot.open_seconds;
     println!(
         "consecutive-2: {trans} transitions, open {open_s:.0} s of {fault_s} s, {} rejected of {} calls",
@@ -127,7 +114,7 @@ fn consecutive_breaker_flaps_and_rejects_healthy_calls_count_window_does_not() {
     );
 
     // Count window: never opens at 12.5 %, users see only the dependency's errors.
-    let (trans_w, tot_w) = edge(&report(&o, "count-window"));
+    let (trans_w, tot_w) = edge(&o.report("count-window"));
     assert_eq!(
         (trans_w, tot_w.breaker_rejections),
         (0, 0),
@@ -152,7 +139,7 @@ fn count_window_still_opens_on_a_real_outage() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         run_experiment("breaker_flapping.toml", 1, Some("12m"), &set)
     };
-    let (trans, tot) = edge(&report(&o, "count-window"));
+    let (trans, tot) = edge(&o.report("count-window"));
     let fault_s = FAULT.1 - FAULT.0;
     println!(
         "count-window on a dead inventory: {trans} transitions, open {:.0} s",

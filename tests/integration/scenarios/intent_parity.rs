@@ -4,24 +4,11 @@
 //! captured. An outbox that gives up after 3 replays 1 s apart dead-letters nearly all of
 //! them: the users were told "added", and the intents are lost all the same.
 
-use super::{Outcome, run_experiment};
-use cascade::experiment::runner;
+use super::run_experiment;
+use cascade::sim::RunReport;
 use cascade::sim::metrics::ClientMetrics;
-use cascade::sim::{RunReport, World};
 
 const SET: [&str; 1] = ["faults.0.at=1m"];
-
-/// Replication 0 of `variant` again, with every metric of the world.
-fn report(o: &Outcome, variant: &str) -> RunReport {
-    let exp = &o.experiment;
-    let v = exp.variants.iter().position(|n| n == variant).unwrap();
-    let job = exp
-        .jobs()
-        .into_iter()
-        .find(|j| j.variant == v && j.point == 0 && j.replication == 0)
-        .unwrap();
-    World::run(exp.model(v, 0), runner::run_config(exp, &job)).expect("runs")
-}
 
 fn outbox(r: &RunReport) -> &ClientMetrics {
     r.metrics
@@ -67,7 +54,7 @@ fn outbox_keeps_every_intent_of_a_blip_and_an_impatient_outbox_breaks_its_promis
         0.0,
         "outbox dead-letters nothing"
     );
-    let r = report(&o, "outbox");
+    let r = o.report("outbox");
     let c = outbox(&r);
     assert!(
         c.captured > 0 && c.delivered == c.captured && c.dead_lettered == 0,
@@ -104,7 +91,7 @@ fn outbox_keeps_every_intent_of_a_blip_and_an_impatient_outbox_breaks_its_promis
         0.0,
         "and no user saw an error"
     );
-    let r = report(&o, "outbox-gives-up");
+    let r = o.report("outbox-gives-up");
     let c = outbox(&r);
     assert_eq!(
         c.captured,

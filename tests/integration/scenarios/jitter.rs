@@ -55,25 +55,9 @@ fn run() -> &'static Outcome {
     })
 }
 
-/// Per-bucket means of `metric` for `variant` at the point labelled `point`.
-fn series(o: &Outcome, variant: &str, point: &str, metric: &str) -> Vec<f64> {
-    let v = VARIANTS.iter().position(|x| *x == variant).unwrap();
-    let points = &o.experiment.points;
-    let p = points.iter().position(|x| x.label.contains(point)).unwrap();
-    o.results.groups[v * points.len() + p]
-        .metrics
-        .iter()
-        .find(|(n, _)| n == metric)
-        .unwrap_or_else(|| panic!("no series {metric}"))
-        .1
-        .iter()
-        .map(|a| a.mean())
-        .collect()
-}
-
 /// Mean and peak attempts per second at the processor during the slowdown.
 fn fault_attempts(o: &Outcome, variant: &str, point: &str) -> (f64, f64) {
-    let s = &series(o, variant, point, PROCESSOR)[FAULT];
+    let s = &o.series(variant, point, PROCESSOR)[FAULT];
     let mean = s.iter().sum::<f64>() / s.len() as f64;
     (mean, s.iter().copied().fold(0.0, f64::max))
 }
@@ -85,8 +69,8 @@ fn backoff_throttles_the_retry_storm_and_jitter_alone_changes_nothing() {
     let mut table = String::new();
     for v in VARIANTS {
         let (mean, peak) = fault_attempts(o, v, tight);
-        let offered: f64 = series(o, v, tight, "offered_per_s")[FAULT].iter().sum();
-        let attempts: f64 = series(o, v, tight, PROCESSOR)[FAULT].iter().sum();
+        let offered: f64 = o.series(v, tight, "offered_per_s")[FAULT].iter().sum();
+        let attempts: f64 = o.series(v, tight, PROCESSOR)[FAULT].iter().sum();
         table += &format!(
             "{v:>16}: outage {:>5.0}s sustained {:>5.0}s lost {:>7.0} processor attempts/s {mean:>4.0} (peak {peak:>4.0}) per user request {:.2}\n",
             o.at(v, tight, "outage_s"),

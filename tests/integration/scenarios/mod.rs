@@ -18,10 +18,10 @@ use cascade::experiment::output::{self, Manifest};
 use cascade::experiment::runner::{self, RunOptions};
 use cascade::experiment::spec::parse_set;
 use cascade::experiment::{Experiment, Overrides};
+use cascade::sim::{RunReport, World};
 use cascade::time::SimDuration;
 
 /// Summary means of one run of a bundled experiment, shortened.
-#[allow(dead_code)] // `experiment` and `results` serve scenarios that need per-run data
 pub struct Outcome {
     /// `(variant, point, metric) → mean`.
     pub means: Vec<(String, String, String, f64)>,
@@ -32,6 +32,56 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Index of a variant by name.
+    fn variant(&self, name: &str) -> usize {
+        self.experiment
+            .variants
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("no variant {name}"))
+    }
+
+    /// Per-bucket means over replications of `metric` for `variant` at the first point
+    /// whose label contains `point` (`""`: the first point).
+    pub fn series(&self, variant: &str, point: &str, metric: &str) -> Vec<f64> {
+        let v = self.variant(variant);
+        let points = &self.experiment.points;
+        let p = points
+            .iter()
+            .position(|x| x.label.contains(point))
+            .unwrap_or_else(|| panic!("no point {point}"));
+        self.results.groups[v * points.len() + p]
+            .metrics
+            .iter()
+            .find(|(n, _)| n == metric)
+            .unwrap_or_else(|| panic!("no series {metric} for {variant}"))
+            .1
+            .iter()
+            .map(|a| a.mean())
+            .collect()
+    }
+
+    /// The largest finite bucket mean of `metric` for `variant` (first point).
+    pub fn peak(&self, variant: &str, metric: &str) -> f64 {
+        self.series(variant, "", metric)
+            .into_iter()
+            .filter(|x| x.is_finite())
+            .fold(0.0, f64::max)
+    }
+
+    /// Replication 0 of `variant` (first point) run again, for the world's full metrics
+    /// (per-service and per-client counters that the CSV files summarise).
+    pub fn report(&self, variant: &str) -> RunReport {
+        let exp = &self.experiment;
+        let v = self.variant(variant);
+        let job = exp
+            .jobs()
+            .into_iter()
+            .find(|j| j.variant == v && j.point == 0 && j.replication == 0)
+            .expect("replication 0 exists");
+        World::run(exp.model(v, 0), runner::run_config(exp, &job)).expect("runs")
+    }
+
     /// Mean of `metric` for `variant` (first point).
     pub fn mean(&self, variant: &str, metric: &str) -> f64 {
         self.at(variant, "", metric)

@@ -4,42 +4,10 @@
 //! and every page fails, including the cart page that never calls recommendations. A
 //! 250 ms timeout on the optional call turns slow back into dead.
 
-use super::{Outcome, run_experiment};
-use cascade::experiment::runner;
-use cascade::sim::{RunReport, World};
+use super::run_experiment;
+use cascade::sim::RunReport;
 
 const SET: [&str; 2] = ["faults.0.at=2m", "faults.0.duration=3m"];
-
-/// Replication 0 of `variant` again, with every metric of the world.
-fn report(o: &Outcome, variant: &str) -> RunReport {
-    let exp = &o.experiment;
-    let v = exp.variants.iter().position(|n| n == variant).unwrap();
-    let job = exp
-        .jobs()
-        .into_iter()
-        .find(|j| j.variant == v && j.point == 0 && j.replication == 0)
-        .unwrap();
-    World::run(exp.model(v, 0), runner::run_config(exp, &job)).expect("runs")
-}
-
-/// Peak of a time series over the run.
-fn peak(o: &Outcome, variant: &str, metric: &str) -> f64 {
-    let v = o
-        .experiment
-        .variants
-        .iter()
-        .position(|n| n == variant)
-        .unwrap();
-    let (_, accs) = o.results.groups[v * o.experiment.points.len()]
-        .metrics
-        .iter()
-        .find(|(n, _)| n == metric)
-        .unwrap_or_else(|| panic!("no series {metric} for {variant}"));
-    accs.iter()
-        .map(|a| a.mean())
-        .filter(|x| x.is_finite())
-        .fold(0.0, f64::max)
-}
 
 /// Requests of `workload` that got no good answer.
 fn lost(r: &RunReport, workload: &str) -> u64 {
@@ -63,8 +31,8 @@ fn a_hanging_optional_dependency_takes_the_site_down_a_dead_one_does_not() {
             m(v, "lost"),
             m(v, "degraded"),
             m(v, "p99_ms"),
-            peak(&o, v, "busy:frontend"),
-            peak(&o, v, "queue:frontend")
+            o.peak(v, "busy:frontend"),
+            o.peak(v, "queue:frontend")
         );
     }
 
@@ -92,23 +60,23 @@ fn a_hanging_optional_dependency_takes_the_site_down_a_dead_one_does_not() {
     // The mechanism: the frontend's threads are all held by the hanging calls, so the
     // cart page, which never calls recommendations, waits behind them.
     assert!(
-        peak(&o, "slow", "busy:frontend") >= 199.0 && peak(&o, "slow", "queue:frontend") > 1000.0,
+        o.peak("slow", "busy:frontend") >= 199.0 && o.peak("slow", "queue:frontend") > 1000.0,
         "slow: the frontend's 200 threads are exhausted (busy {:.0}, queue {:.0})",
-        peak(&o, "slow", "busy:frontend"),
-        peak(&o, "slow", "queue:frontend")
+        o.peak("slow", "busy:frontend"),
+        o.peak("slow", "queue:frontend")
     );
     let (cart_slow, cart_dead) = (
-        lost(&report(&o, "slow"), "cart_views"),
-        lost(&report(&o, "dead"), "cart_views"),
+        lost(&o.report("slow"), "cart_views"),
+        lost(&o.report("dead"), "cart_views"),
     );
     assert!(
         cart_slow as f64 > 0.9 * 50.0 * fault_s && cart_dead == 0,
         "cart views, which never call recommendations: lost {cart_slow} when it is slow, {cart_dead} when it is dead"
     );
     assert!(
-        peak(&o, "dead", "busy:frontend") < 50.0,
+        o.peak("dead", "busy:frontend") < 50.0,
         "dead: the frontend's threads stay free ({:.0})",
-        peak(&o, "dead", "busy:frontend")
+        o.peak("dead", "busy:frontend")
     );
 
     // The fix: a short timeout on the optional call makes slow look dead.

@@ -7,23 +7,6 @@
 
 use super::{Outcome, run_experiment};
 
-/// Per-bucket means of `metric` for `variant`.
-fn series(o: &Outcome, variant: &str, metric: &str) -> Vec<f64> {
-    let v = o
-        .experiment
-        .variants
-        .iter()
-        .position(|x| x == variant)
-        .unwrap_or_else(|| panic!("no variant {variant}"));
-    let points = o.experiment.points.len();
-    let (_, accs) = o.results.groups[v * points]
-        .metrics
-        .iter()
-        .find(|(m, _)| m == metric)
-        .unwrap_or_else(|| panic!("no series {metric}"));
-    accs.iter().map(|a| a.mean()).collect()
-}
-
 /// What the waves look like after the fault, in `[from_s, to_s)`.
 struct Waves {
     /// Peak ÷ mean of the arrivals per second at search.
@@ -35,7 +18,8 @@ struct Waves {
 fn waves(o: &Outcome, variant: &str, from_s: f64, to_s: f64) -> Waves {
     let width = o.experiment.spec.bucket.as_secs_f64();
     let in_window = |i: usize| (from_s..to_s).contains(&(i as f64 * width));
-    let arrivals: Vec<f64> = series(o, variant, "arrivals_per_s:search")
+    let arrivals: Vec<f64> = o
+        .series(variant, "", "arrivals_per_s:search")
         .into_iter()
         .enumerate()
         .filter(|(i, _)| in_window(*i))
@@ -43,7 +27,7 @@ fn waves(o: &Outcome, variant: &str, from_s: f64, to_s: f64) -> Waves {
         .collect();
     let mean = arrivals.iter().sum::<f64>() / arrivals.len() as f64;
     let peak = arrivals.iter().copied().fold(0.0, f64::max);
-    let down = series(o, variant, "down");
+    let down = o.series(variant, "", "down");
     let mut down_starts = Vec::new();
     let mut was_down = true; // a down interval running into the window is not a new wave
     for (i, d) in down.iter().enumerate().filter(|(i, _)| in_window(*i)) {

@@ -5,43 +5,11 @@
 //! error travels up fast and no layer above the issuer does wasted work. Deadline
 //! propagation (the inverted timeouts): nobody waits past the gateway's 3 s.
 
-use super::{Outcome, run_experiment};
-use cascade::experiment::runner;
+use super::run_experiment;
+use cascade::sim::RunReport;
 use cascade::sim::metrics::ServiceMetrics;
-use cascade::sim::{RunReport, World};
 
 const SET: [&str; 2] = ["faults.0.at=2m", "faults.0.duration=3m"];
-
-/// Replication 0 of `variant` again, with every metric of the world.
-fn report(o: &Outcome, variant: &str) -> RunReport {
-    let exp = &o.experiment;
-    let v = exp.variants.iter().position(|n| n == variant).unwrap();
-    let job = exp
-        .jobs()
-        .into_iter()
-        .find(|j| j.variant == v && j.point == 0 && j.replication == 0)
-        .unwrap();
-    World::run(exp.model(v, 0), runner::run_config(exp, &job)).expect("runs")
-}
-
-/// Peak of a time series over the run.
-fn peak(o: &Outcome, variant: &str, metric: &str) -> f64 {
-    let v = o
-        .experiment
-        .variants
-        .iter()
-        .position(|n| n == variant)
-        .unwrap();
-    let (_, accs) = o.results.groups[v * o.experiment.points.len()]
-        .metrics
-        .iter()
-        .find(|(n, _)| n == metric)
-        .unwrap_or_else(|| panic!("no series {metric} for {variant}"));
-    accs.iter()
-        .map(|a| a.mean())
-        .filter(|x| x.is_finite())
-        .fold(0.0, f64::max)
-}
 
 /// Per-service totals: (wasted requests, wasted seconds, failed by a timeout, failed by
 /// a downstream error).
@@ -69,9 +37,9 @@ const INNER: [&str; 3] = ["order", "payment", "processor"];
 fn inverted_timeouts_waste_work_cascading_report_at_the_fault_deadlines_bound_it() {
     let o = run_experiment("timeout_hierarchy.toml", 1, Some("8m"), &SET);
     let (inv, cas, dl) = (
-        report(&o, "inverted"),
-        report(&o, "cascading"),
-        report(&o, "deadline"),
+        o.report("inverted"),
+        o.report("cascading"),
+        o.report("deadline"),
     );
     for (name, r) in [("inverted", &inv), ("cascading", &cas), ("deadline", &dl)] {
         for s in ["gateway", "order", "payment", "processor", "issuer"] {
@@ -100,10 +68,10 @@ fn inverted_timeouts_waste_work_cascading_report_at_the_fault_deadlines_bound_it
         gw.timeouts
     );
     assert!(
-        peak(&o, "inverted", "busy:order") >= 395.0 && peak(&o, "inverted", "queue:order") > 500.0,
+        o.peak("inverted", "busy:order") >= 395.0 && o.peak("inverted", "queue:order") > 500.0,
         "inverted: order's 400 threads are exhausted and requests queue (busy {:.0}, queue {:.0})",
-        peak(&o, "inverted", "busy:order"),
-        peak(&o, "inverted", "queue:order")
+        o.peak("inverted", "busy:order"),
+        o.peak("inverted", "queue:order")
     );
 
     // Cascading: the layer next to the fault reports it, everybody above gets a fast
@@ -153,7 +121,7 @@ fn inverted_timeouts_waste_work_cascading_report_at_the_fault_deadlines_bound_it
     let busy = |v| {
         INNER
             .iter()
-            .map(|s| peak(&o, v, &format!("busy:{s}")))
+            .map(|s| o.peak(v, &format!("busy:{s}")))
             .sum::<f64>()
     };
     assert!(
@@ -164,9 +132,9 @@ fn inverted_timeouts_waste_work_cascading_report_at_the_fault_deadlines_bound_it
         busy("cascading")
     );
     assert!(
-        peak(&o, "deadline", "queue:order") < 10.0,
+        o.peak("deadline", "queue:order") < 10.0,
         "deadline: order never queues ({:.0})",
-        peak(&o, "deadline", "queue:order")
+        o.peak("deadline", "queue:order")
     );
     // And it spends the user's budget best: fewer lost than inverted (no queue at order)
     // and than cascading (whose 2 s at the processor gives up on answers that arrive
