@@ -2,5 +2,6 @@
 
 mod cli;
 mod engine;
+mod mechanisms;
 mod scenarios;
 mod world;
