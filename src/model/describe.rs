@@ -28,6 +28,19 @@ fn hold_secs(model: &Model, e: usize) -> f64 {
         .sum()
 }
 
+/// Extra hold time per request in progress at the endpoint's own service (the sum of its
+/// work steps' `per_inflight`), seconds.
+fn per_inflight_secs(model: &Model, e: usize) -> f64 {
+    model.endpoints[e]
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Work { per_inflight, .. } => per_inflight.as_secs_f64(),
+            Step::Calls(_) => 0.0,
+        })
+        .sum()
+}
+
 /// Peak arrivals per second at every endpoint (first attempts only).
 fn endpoint_rates(model: &Model) -> Vec<f64> {
     fn visit(model: &Model, e: usize, rate: f64, out: &mut [f64]) {
@@ -174,26 +187,51 @@ pub fn describe(file: &Path, model: &Model) -> String {
     }
     let rates = endpoint_rates(model);
     let _ = writeln!(s, "services (capacity by Little's law, no queueing):");
-    for (si, svc) in model.services.iter().enumerate() {
-        let mut load = 0.0;
-        let mut peak_rate = 0.0;
+    for svc in &model.services {
+        // Little's law with a load-dependent hold time h(N) = h0 + k·N: at arrival rate λ
+        // the service holds N = λ·h0 / (1 − λ·k) requests; with every worker busy it
+        // serves at most W / (h0 + k·W) per second.
+        let (mut rate, mut base_load, mut k_load) = (0.0, 0.0, 0.0);
         for &e in &svc.endpoints {
-            load += rates[e as usize] * hold_secs(model, e as usize);
-            peak_rate += rates[e as usize];
+            let e = e as usize;
+            rate += rates[e];
+            base_load += rates[e] * hold_secs(model, e);
+            k_load += rates[e] * per_inflight_secs(model, e);
         }
-        let capacity = if load > 0.0 {
-            svc.workers as f64 * peak_rate / load
+        let w = svc.workers as f64;
+        let (h0, k) = if rate > 0.0 {
+            (base_load / rate, k_load / rate)
+        } else {
+            (0.0, 0.0)
+        };
+        let capacity = if h0 + k * w > 0.0 {
+            w / (h0 + k * w)
         } else {
             f64::INFINITY
         };
+        let in_flight = if rate * k < 1.0 {
+            base_load / (1.0 - rate * k)
+        } else {
+            f64::INFINITY
+        };
+        let rho = in_flight / w;
         let _ = writeln!(
             s,
-            "  {:<16} {:>6} workers  peak {:>8.1} req/s  capacity {:>10.1} req/s  ρ = {:.2}",
+            "  {:<16} {:>6} workers  peak {:>8.1} req/s  capacity {:>10.1} req/s  ρ = {}{}",
             svc.name,
             svc.workers,
-            peak_rate,
+            rate,
             capacity,
-            load / svc.workers as f64
+            if rho.is_finite() {
+                format!("{rho:.2}")
+            } else {
+                "overloaded".to_string()
+            },
+            if k > 0.0 {
+                format!("  (+{:.1} ms per request in progress)", k * 1e3)
+            } else {
+                String::new()
+            }
         );
         for &e in &svc.endpoints {
             let ep = &model.endpoints[e as usize];
@@ -222,7 +260,6 @@ pub fn describe(file: &Path, model: &Model) -> String {
                 }
             );
         }
-        let _ = si;
     }
     let warnings = lint(model);
     if warnings.is_empty() {

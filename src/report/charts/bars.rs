@@ -60,7 +60,10 @@ pub fn outage(inputs: &Inputs) -> Option<BarFigure> {
         .good_ratio_below
         .map(|r| format!(" (good ratio below {})", fmt_pct(r)))
         .unwrap_or_default();
-    let captions = [format!("Outage{threshold}"), "Sustained outage".to_string()];
+    let captions = [
+        format!("Outage{threshold}"),
+        "Sustained outage (after the last fault ended)".to_string(),
+    ];
     let panels: Vec<Panel> = metrics
         .iter()
         .zip(captions)
