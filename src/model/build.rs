@@ -23,6 +23,7 @@ use crate::policy::fallback::FallbackConfig;
 use crate::policy::rate_limit::{RateLimiter, RateLimiterConfig};
 use crate::policy::retry::Retry;
 use crate::policy::shedding::{PriorityShedder, ShedConfig};
+use crate::policy::timeout::{AdaptiveTimeout, AdaptiveTimeoutConfig, AttemptTimeout};
 use crate::time::{SimDuration, SimTime};
 
 /// Index of a service in [`Model::services`].
@@ -123,8 +124,10 @@ pub struct Client {
     pub callee: ServiceId,
     /// Layers outermost first; those before `Retry` act per call, after it per attempt.
     pub layers: Vec<Layer>,
-    /// Timeout of the `Timeout` layer.
+    /// Timeout of the `Timeout` layer: fixed, or the start value of an adaptive one.
     pub timeout: Option<SimDuration>,
+    /// Adaptive timeout (replaces `timeout` as it learns the callee's latency).
+    pub adaptive_timeout: Option<AdaptiveTimeoutConfig>,
     /// Timeout across all attempts.
     pub total_timeout: Option<SimDuration>,
     /// Retry policy.
@@ -836,7 +839,16 @@ fn build_client(
             }
         },
     };
-    for (field, t) in [("timeout", c.timeout), ("total_timeout", c.total_timeout)] {
+    let (timeout, adaptive_timeout) = match c.timeout {
+        None => (None, None),
+        Some(AttemptTimeout::Fixed(d)) => (Some(d), None),
+        Some(AttemptTimeout::Adaptive(cfg)) => {
+            let a = AdaptiveTimeout::new(cfg)
+                .map_err(|e| e.within(&format!("{path}.timeout.adaptive")))?;
+            (Some(a.timeout()), Some(cfg))
+        }
+    };
+    for (field, t) in [("timeout", timeout), ("total_timeout", c.total_timeout)] {
         if t.is_some_and(|t| t.is_zero()) {
             return Err(err(
                 format!("{path}.{field}"),
@@ -854,7 +866,8 @@ fn build_client(
         caller,
         callee,
         layers,
-        timeout: c.timeout,
+        timeout,
+        adaptive_timeout,
         total_timeout: c.total_timeout,
         retry,
         budget: c.budget.clone(),

@@ -38,6 +38,7 @@ use crate::policy::fallback::FallbackConfig;
 use crate::policy::rate_limit::RateLimiterConfig;
 use crate::policy::retry::RetryConfig;
 use crate::policy::shedding::ShedConfig;
+use crate::policy::timeout::AttemptTimeout;
 use crate::time::SimDuration;
 
 /// A whole model file.
@@ -340,9 +341,11 @@ pub enum Layer {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
-    /// Timeout (per attempt with the default order).
+    /// Timeout (per attempt with the default order): `"2s"`, or adaptive,
+    /// `{ adaptive = { percentile = 99.0, multiplier = 2.0, min = "50ms", max = "10s" } }`
+    /// (follows the callee's recent latency percentile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<SimDuration>,
+    pub timeout: Option<AttemptTimeout>,
     /// Timeout across all attempts of one call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_timeout: Option<SimDuration>,

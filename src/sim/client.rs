@@ -53,7 +53,7 @@ impl World<'_> {
             deadline = deadline.min(now + t);
         }
         if c.timeout_outer
-            && let Some(t) = c.timeout
+            && let Some(t) = c.current_timeout()
         {
             deadline = deadline.min(now + t);
         }
@@ -184,7 +184,7 @@ impl World<'_> {
                 Layer::Timeout => {
                     if !outer {
                         let mut at = call.deadline;
-                        if let Some(t) = self.clients[ci].timeout {
+                        if let Some(t) = self.clients[ci].current_timeout() {
                             at = at.min(now + t);
                         }
                         if at <= now {
@@ -493,6 +493,17 @@ impl World<'_> {
         {
             b.on_attempt_outcome(now, outcome);
         }
+        // An adaptive timeout learns from answers and from its own expiries (recorded as
+        // the timeout value: a censored sample, so slowness is not hidden from it).
+        if let Some(a) = &mut self.clients[ci].adaptive
+            && call.phase == Phase::InFlight
+        {
+            match outcome {
+                Outcome::Timeout => a.on_timed_out(),
+                Outcome::Rejected(_) => {}
+                _ => a.on_latency(now - call.attempt_started),
+            }
+        }
     }
 
     /// An attempt ended: retry after a back-off, or finish the call.
@@ -518,7 +529,7 @@ impl World<'_> {
         let attempt_timeout = if client.timeout_outer {
             None
         } else {
-            client.timeout
+            client.current_timeout()
         };
         let decision = retry.on_outcome(
             state,

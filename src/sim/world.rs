@@ -28,6 +28,7 @@ use crate::policy::fallback::Fallback;
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::{Retry, RetryState};
 use crate::policy::shedding::PriorityShedder;
+use crate::policy::timeout::AdaptiveTimeout;
 use crate::sim::metrics::{Metrics, for_each_span};
 use crate::sim::report::RunReport;
 use crate::sim::slab::{Handle, Slab};
@@ -213,11 +214,19 @@ pub(crate) struct ServiceRt {
     pub last_change: SimTime,
 }
 
+impl ClientRt {
+    /// The timeout of the `Timeout` layer now (an adaptive one follows the callee).
+    pub fn current_timeout(&self) -> Option<SimDuration> {
+        self.adaptive.as_ref().map(|a| a.timeout()).or(self.timeout)
+    }
+}
+
 /// Runtime state of a client stack (a model client, or a workload's users).
 pub(crate) struct ClientRt {
     pub layers: Vec<Layer>,
     pub retry_pos: u8,
     pub timeout: Option<SimDuration>,
+    pub adaptive: Option<AdaptiveTimeout>,
     pub timeout_outer: bool,
     pub total_timeout: Option<SimDuration>,
     pub retry: Option<Retry>,
@@ -318,6 +327,9 @@ impl<'m> World<'m> {
             clients.push(ClientRt {
                 retry_pos: retry_pos as u8,
                 timeout: c.timeout,
+                adaptive: c
+                    .adaptive_timeout
+                    .map(|a| AdaptiveTimeout::new(a).expect("validated")),
                 timeout_outer: layer_pos(&c.layers, Layer::Timeout) < retry_pos,
                 total_timeout: c.total_timeout,
                 retry: c.retry.clone(),
@@ -354,6 +366,7 @@ impl<'m> World<'m> {
                 layers,
                 retry_pos: 2,
                 timeout: Some(wl.patience),
+                adaptive: None,
                 timeout_outer: false,
                 total_timeout: None,
                 retry: wl.retry.clone(),

@@ -377,3 +377,64 @@ fn no_retry_starts_when_the_remaining_budget_is_shorter_than_an_attempt() {
         r.summary.amplification
     );
 }
+
+#[test]
+fn an_adaptive_timeout_follows_the_callees_latency() {
+    let with = |timeout: &str| {
+        model(&format!(
+            r#"
+[[workloads]]
+name = "users"
+target = "a.x"
+arrivals = {{ poisson = {{ rate = 50.0 }} }}
+patience = "1m"
+slo = "1m"
+
+[services.a]
+workers = 1000
+[services.a.endpoints.x]
+steps = [{{ call = "b.x" }}]
+[services.a.clients.b]
+timeout = {timeout}
+
+[services.b]
+workers = 1000
+[services.b.endpoints.x]
+steps = [{{ work = {{ lognormal = {{ p50 = "100ms", p99 = "300ms" }} }} }}]
+
+[[faults]]
+target = "b"
+at = "60s"
+duration = "60s"
+latency_multiplier = 5.0
+"#
+        ))
+    };
+    let timeouts = |r: &RunReport, from: usize, to: usize| -> u64 {
+        svc(r, "a").buckets[from..to]
+            .iter()
+            .map(|b| b.failed_timeout)
+            .sum()
+    };
+    let fixed = run(&with("\"600ms\""), 120, 9);
+    let adaptive = run(
+        &with(
+            "{ adaptive = { percentile = 99.0, multiplier = 2.0, min = \"50ms\", max = \"3s\", initial = \"1s\" } }",
+        ),
+        120,
+        9,
+    );
+    // Healthy: p99 300 ms × 2 ≈ 600 ms, like the fixed timeout: almost nothing times out.
+    assert!(
+        timeouts(&adaptive, 10, 60) < 40,
+        "healthy: {} timeouts",
+        timeouts(&adaptive, 10, 60)
+    );
+    // Five times slower (p50 500 ms, p99 1.5 s): the fixed 600 ms timeout cuts ~40 % of
+    // calls; the adaptive one rises with the p99 and cuts a few percent.
+    let (f, a) = (timeouts(&fixed, 70, 120), timeouts(&adaptive, 70, 120));
+    assert!(
+        f > 800 && a * 5 < f,
+        "slow phase: fixed {f} timeouts, adaptive {a}"
+    );
+}
