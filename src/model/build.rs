@@ -19,12 +19,14 @@ use crate::model::spec::{
 use crate::policy::budget::{RetryBudget, RetryBudgetConfig};
 use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
 use crate::policy::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use crate::policy::concurrency_limit::{ConcurrencyLimitConfig, SimpleLimiter};
 use crate::policy::fallback::FallbackConfig;
 use crate::policy::rate_limit::{RateLimiter, RateLimiterConfig};
 use crate::policy::retry::Retry;
 use crate::policy::shedding::{PriorityShedder, ShedConfig};
 use crate::policy::timeout::{AdaptiveTimeout, AdaptiveTimeoutConfig, AttemptTimeout};
 use crate::time::{SimDuration, SimTime};
+use rand::SeedableRng;
 
 /// Index of a service in [`Model::services`].
 pub type ServiceId = u32;
@@ -73,6 +75,8 @@ pub struct Service {
     pub rate_limit: Option<RateLimiterConfig>,
     /// Priority shedding.
     pub shed: Option<ShedConfig>,
+    /// Adaptive concurrency limit.
+    pub concurrency_limit: Option<ConcurrencyLimitConfig>,
     /// Its endpoints.
     pub endpoints: Vec<EndpointId>,
 }
@@ -695,6 +699,11 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
         RateLimiter::new(*rl, SimTime::ZERO)
             .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
     }
+    if let Some(c) = svc.concurrency_limit {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        SimpleLimiter::new(c, &mut rng)
+            .map_err(|e| e.within(&format!("{path}.concurrency_limit")))?;
+    }
     if let Some(s) = &svc.shed {
         PriorityShedder::new(s.clone()).map_err(|e| e.within(&format!("{path}.shed")))?;
     }
@@ -706,6 +715,7 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
         queue_timeout: svc.queue.timeout,
         rate_limit: svc.rate_limit,
         shed: svc.shed.clone(),
+        concurrency_limit: svc.concurrency_limit,
         endpoints: Vec::new(),
     })
 }

@@ -34,6 +34,7 @@ use crate::engine::dist::LognormalSpec;
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::bulkhead::BulkheadConfig;
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
+use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::fallback::FallbackConfig;
 use crate::policy::rate_limit::RateLimiterConfig;
 use crate::policy::retry::RetryConfig;
@@ -150,6 +151,11 @@ pub struct ServiceSpec {
     /// Priority load shedding at the front door (utilisation = busy workers ÷ workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shed: Option<ShedConfig>,
+    /// Adaptive concurrency limit at the front door (Netflix concurrency-limits:
+    /// `{ aimd = { … } }`, `{ vegas = { … } }`, `{ gradient2 = { … } }`): requests beyond
+    /// the current limit of requests in progress (queued or running) are shed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_limit: Option<ConcurrencyLimitConfig>,
 }
 
 /// Queue discipline.

@@ -382,6 +382,7 @@ impl World<'_> {
             started: None,
             deadline,
             abandoned_at: SimTime::MAX,
+            permit: None,
             workload: call.workload,
             class: call.class,
             rate_passed: false,

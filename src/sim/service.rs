@@ -90,6 +90,16 @@ impl World<'_> {
             self.reject(sched, h, RejectReason::Shed);
             return;
         }
+        if let Some(limiter) = &mut self.services[svc as usize].limiter {
+            match limiter.try_acquire(now) {
+                Some(p) => self.requests.get_mut(h).unwrap().permit = Some(p),
+                None => {
+                    self.reject(sched, h, RejectReason::Shed);
+                    return;
+                }
+            }
+        }
+        let s = &self.services[svc as usize];
         if s.busy < cap && s.queue.is_empty() {
             self.start_request(sched, h);
         } else if s.capacity.is_some_and(|c| s.queue.len() >= c as usize) {
@@ -308,6 +318,19 @@ impl World<'_> {
         quality: Quality,
     ) {
         let req = self.requests.remove(h).unwrap();
+        if let Some(p) = req.permit {
+            // The concurrency limit learns from every request it admitted: an answer is an
+            // RTT sample, a drop by the queue or the deadline is a load signal, an injected
+            // instant error says nothing about load.
+            let s = &mut self.services[req.service as usize];
+            let limiter = s.limiter.as_mut().expect("a permit comes from the limiter");
+            let now = sched.now();
+            match outcome {
+                Outcome::Rejected(_) => limiter.on_dropped(now, p, &mut s.limiter_rng),
+                Outcome::ServerError if req.started == Some(now) => limiter.on_ignore(p),
+                _ => limiter.on_success(now, p, &mut s.limiter_rng),
+            }
+        }
         let client = &mut self.clients[req.client as usize];
         let delay = match &client.network {
             Some(d) => d.sample(&mut client.net_rng),

@@ -24,6 +24,7 @@ use crate::policy::Outcome;
 use crate::policy::budget::{BudgetTicket, RetryBudget};
 use crate::policy::bulkhead::SemaphoreBulkhead;
 use crate::policy::circuit_breaker::{BreakerState, CircuitBreaker};
+use crate::policy::concurrency_limit::{Permit, SimpleLimiter};
 use crate::policy::fallback::Fallback;
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::{Retry, RetryState};
@@ -194,6 +195,8 @@ pub(crate) struct Request {
     pub deadline: SimTime,
     /// When the caller stopped waiting for this request (`SimTime::MAX`: it still waits).
     pub abandoned_at: SimTime,
+    /// The front door's concurrency-limit permit, while held.
+    pub permit: Option<Permit>,
     pub workload: u8,
     pub class: u8,
     pub rate_passed: bool,
@@ -209,6 +212,8 @@ pub(crate) struct ServiceRt {
     pub queue_timeout: Option<SimDuration>,
     pub rate_limit: Option<RateLimiter>,
     pub shed: Option<PriorityShedder>,
+    pub limiter: Option<SimpleLimiter>,
+    pub limiter_rng: SimRng,
     pub faults: Vec<u32>,
     pub rng: SimRng,
     pub last_change: SimTime,
@@ -311,6 +316,11 @@ impl<'m> World<'m> {
                     .shed
                     .clone()
                     .map(|c| PriorityShedder::new(c).expect("validated")),
+                limiter: s.concurrency_limit.map(|c| {
+                    let mut rng = streams.stream(StreamKind::Service, 1_000_000 + i as u32);
+                    SimpleLimiter::new(c, &mut rng).expect("validated")
+                }),
+                limiter_rng: streams.stream(StreamKind::Service, 2_000_000 + i as u32),
                 faults: Vec::new(),
                 rng: streams.stream(StreamKind::Service, i as u32),
                 last_change: SimTime::ZERO,

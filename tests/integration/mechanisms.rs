@@ -438,3 +438,43 @@ latency_multiplier = 5.0
         "slow phase: fixed {f} timeouts, adaptive {a}"
     );
 }
+
+#[test]
+fn an_adaptive_concurrency_limit_sheds_overload_and_keeps_latency_low() {
+    let with = |limit: &str| {
+        model(&format!(
+            r#"
+[[workloads]]
+name = "users"
+target = "s.x"
+arrivals = {{ poisson = {{ rate = 120.0 }} }}
+patience = "5s"
+slo = "1s"
+
+[services.s]
+workers = 10
+{limit}
+[services.s.endpoints.x]
+steps = [{{ work = {{ constant = "100ms" }} }}]
+"#
+        ))
+    };
+    // 120/s against a 100/s service: without a limit the queue grows for ever and every
+    // answer comes late; AIMD sheds the excess at the door and keeps answers fast.
+    let none = run(&with(""), 120, 10);
+    let aimd = run(
+        &with(
+            "concurrency_limit = { aimd = { initial_limit = 10, min_limit = 10, max_limit = 200, timeout = \"500ms\" } }",
+        ),
+        120,
+        10,
+    );
+    let shed: u64 = svc(&aimd, "s").buckets.iter().map(|b| b.rejected[5]).sum();
+    assert!(shed > 1000, "the limit sheds the excess: {shed}");
+    assert!(
+        ok_ratio(&aimd, 0) > ok_ratio(&none, 0) + 0.3,
+        "limited {:.2} vs unlimited {:.2} answered within the SLO",
+        ok_ratio(&aimd, 0),
+        ok_ratio(&none, 0)
+    );
+}
