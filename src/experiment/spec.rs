@@ -110,6 +110,10 @@ fn one_second() -> SimDuration {
     SimDuration::from_secs(1)
 }
 
+/// Most metric buckets a run may have: every series keeps one value per bucket, so this
+/// bounds memory (a 1 ms bucket over 90 minutes would need gigabytes).
+pub const MAX_BUCKETS: u64 = 200_000;
+
 /// Command-line changes to an experiment.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -212,6 +216,17 @@ impl Experiment {
                 format!(
                     "must be above zero and at most the duration ({})",
                     spec.duration
+                ),
+            ));
+        }
+        let buckets = spec.duration.as_nanos().div_ceil(spec.bucket.as_nanos());
+        if buckets > MAX_BUCKETS {
+            return Err(bad(
+                file,
+                "bucket",
+                format!(
+                    "{} makes {buckets} buckets over {}; use at most {MAX_BUCKETS} (a coarser bucket)",
+                    spec.bucket, spec.duration
                 ),
             ));
         }

@@ -238,6 +238,11 @@ mod bad_input {
             text.replace("replications = 2", "replications = 0"),
         );
         fails_with(&["run", &zero, "--out", out_s], "replications");
+        let fine = write(
+            "b.toml",
+            text.replace("bucket = \"5s\"", "bucket = \"1us\""),
+        );
+        fails_with(&["run", &fine, "--out", out_s], "buckets");
         let short = write(
             "d.toml",
             text.replace("duration = \"2m\"", "duration = \"50s\""),
