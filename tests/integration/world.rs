@@ -507,3 +507,45 @@ mod garbage {
         }
     }
 }
+
+/// M/G/1 mean time in system by Pollaczek–Khinchine: W = E[S] + λ·E[S²] / (2(1 − ρ)).
+#[test]
+fn mg1_through_a_model_file_matches_pollaczek_khinchine() {
+    // (work spec, E[S], E[S²]) for deterministic and uniform service at ρ = 0.8.
+    let cases = [
+        ("{ constant = \"100ms\" }", 0.1, 0.01),
+        (
+            "{ uniform = { min = \"0ms\", max = \"200ms\" } }",
+            0.1,
+            0.04 / 3.0,
+        ),
+    ];
+    for (work, es, es2) in cases {
+        let lambda = 8.0;
+        let text = format!(
+            r#"
+[[workloads]]
+name = "users"
+target = "server.serve"
+arrivals = {{ poisson = {{ rate = {lambda} }} }}
+patience = "1h"
+slo = "1h"
+
+[services.server]
+workers = 1
+[services.server.endpoints.serve]
+steps = [{{ work = {work} }}]
+"#
+        );
+        let r = run(&model(&text), 40_000, 21);
+        let rho = lambda * es;
+        let exact = es + lambda * es2 / (2.0 * (1.0 - rho));
+        let sim = r.metrics.workloads[0].mean_latency_ms() / 1e3;
+        let rel = (sim - exact).abs() / exact;
+        assert!(
+            rel < 0.03,
+            "{work}: W = {sim:.4} s vs P-K {exact:.4} s ({:.1} %)",
+            rel * 100.0
+        );
+    }
+}
