@@ -1,5 +1,5 @@
 //! Validation: [`ModelSpec`] (as written) → [`Model`] (ids resolved, distributions and
-//! policies checked). Every user mistake surfaces here, once, as a [`ConfigError`] whose
+//! policies checked; the validated types live in [`super::graph`]). Every user mistake surfaces here, once, as a [`ConfigError`] whose
 //! field is the key path in the file (`services.order.clients.payment.retry.max_attempts`).
 //!
 //! What is checked: every call names an existing `service.endpoint`; the call graph has no
@@ -12,238 +12,24 @@ use std::collections::BTreeMap;
 
 use crate::engine::Dist;
 use crate::error::ConfigError;
-use crate::model::spec::{
-    ArrivalsSpec, ClientSpec, Discipline, FaultSpec, Layer, ModelSpec, ServiceSpec, StepSpec,
-    WorkSpec, WorkloadSpec,
+use crate::model::graph::{
+    Arrivals, BreakerDef, CallDef, Client, ClientId, Endpoint, EndpointId, Fault, Model, Pool,
+    Service, ServiceId, Step, Workload,
 };
-use crate::policy::budget::{RetryBudget, RetryBudgetConfig};
+use crate::model::spec::{
+    ArrivalsSpec, ClientSpec, FaultSpec, Layer, ModelSpec, ServiceSpec, StepSpec, WorkSpec,
+    WorkloadSpec,
+};
+use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
-use crate::policy::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
-use crate::policy::concurrency_limit::{ConcurrencyLimitConfig, SimpleLimiter};
-use crate::policy::fallback::FallbackConfig;
-use crate::policy::rate_limit::{RateLimiter, RateLimiterConfig};
+use crate::policy::circuit_breaker::CircuitBreaker;
+use crate::policy::concurrency_limit::SimpleLimiter;
+use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::Retry;
-use crate::policy::shedding::{PriorityShedder, ShedConfig};
-use crate::policy::timeout::{AdaptiveTimeout, AdaptiveTimeoutConfig, AttemptTimeout};
+use crate::policy::shedding::PriorityShedder;
+use crate::policy::timeout::{AdaptiveTimeout, AttemptTimeout};
 use crate::time::{SimDuration, SimTime};
 use rand::SeedableRng;
-
-/// Index of a service in [`Model::services`].
-pub type ServiceId = u32;
-/// Index of an endpoint in [`Model::endpoints`].
-pub type EndpointId = u32;
-/// Index of a client in [`Model::clients`].
-pub type ClientId = u32;
-
-/// A validated model, ready to instantiate any number of runs.
-#[derive(Clone, Debug)]
-pub struct Model {
-    /// The description line, if any.
-    pub description: Option<String>,
-    /// Services, sorted by name.
-    pub services: Vec<Service>,
-    /// Endpoints of all services.
-    pub endpoints: Vec<Endpoint>,
-    /// Client stacks, one per (caller, callee) pair that is called.
-    pub clients: Vec<Client>,
-    /// Circuit breaker configs; clients refer to them by index (shared or own).
-    pub breakers: Vec<BreakerDef>,
-    /// Shared connection pools.
-    pub pools: Vec<Pool>,
-    /// Workloads in file order.
-    pub workloads: Vec<Workload>,
-    /// Faults in file order.
-    pub faults: Vec<Fault>,
-    /// Deadline propagation on or off.
-    pub deadline_propagation: bool,
-}
-
-/// A validated service.
-#[derive(Clone, Debug)]
-pub struct Service {
-    /// Its name.
-    pub name: String,
-    /// Worker threads.
-    pub workers: u32,
-    /// Queue capacity (`None`: unbounded).
-    pub queue_capacity: Option<u32>,
-    /// FIFO or LIFO.
-    pub discipline: Discipline,
-    /// Queue timeout.
-    pub queue_timeout: Option<SimDuration>,
-    /// Ingress rate limit.
-    pub rate_limit: Option<RateLimiterConfig>,
-    /// Priority shedding.
-    pub shed: Option<ShedConfig>,
-    /// Adaptive concurrency limit.
-    pub concurrency_limit: Option<ConcurrencyLimitConfig>,
-    /// Its endpoints.
-    pub endpoints: Vec<EndpointId>,
-}
-
-/// A validated endpoint.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    /// The service it belongs to.
-    pub service: ServiceId,
-    /// `service.endpoint`.
-    pub name: String,
-    /// Steps in order.
-    pub steps: Vec<Step>,
-}
-
-/// A validated step.
-#[derive(Clone, Debug)]
-pub enum Step {
-    /// Local work: `dist` + `per_inflight` × requests in progress.
-    Work {
-        /// Base time.
-        dist: Dist,
-        /// Extra per request in progress.
-        per_inflight: SimDuration,
-    },
-    /// One call, or several in parallel; the step ends when all have answered.
-    Calls(Vec<CallDef>),
-}
-
-/// A call made by a step.
-#[derive(Clone, Copy, Debug)]
-pub struct CallDef {
-    /// The client stack used.
-    pub client: ClientId,
-    /// The endpoint called.
-    pub target: EndpointId,
-    /// Failure fails the request (true) or degrades it (false).
-    pub critical: bool,
-}
-
-/// A validated client stack.
-#[derive(Clone, Debug)]
-pub struct Client {
-    /// `caller→callee`.
-    pub name: String,
-    /// The calling service.
-    pub caller: ServiceId,
-    /// The called service.
-    pub callee: ServiceId,
-    /// Layers outermost first; those before `Retry` act per call, after it per attempt.
-    pub layers: Vec<Layer>,
-    /// Timeout of the `Timeout` layer: fixed, or the start value of an adaptive one.
-    pub timeout: Option<SimDuration>,
-    /// Adaptive timeout (replaces `timeout` as it learns the callee's latency).
-    pub adaptive_timeout: Option<AdaptiveTimeoutConfig>,
-    /// Timeout across all attempts.
-    pub total_timeout: Option<SimDuration>,
-    /// Retry policy.
-    pub retry: Option<Retry>,
-    /// Retry budget.
-    pub budget: Option<RetryBudgetConfig>,
-    /// Index into [`Model::breakers`].
-    pub breaker: Option<u32>,
-    /// Bulkhead.
-    pub bulkhead: Option<BulkheadConfig>,
-    /// Index into [`Model::pools`].
-    pub pool: Option<u32>,
-    /// Fallback on failure.
-    pub fallback: FallbackConfig,
-    /// One-way network delay.
-    pub network: Option<Dist>,
-}
-
-/// A breaker definition (one instance per run).
-#[derive(Clone, Debug)]
-pub struct BreakerDef {
-    /// Client name, or the shared key.
-    pub name: String,
-    /// Its config.
-    pub config: CircuitBreakerConfig,
-}
-
-/// A shared connection pool.
-#[derive(Clone, Debug)]
-pub struct Pool {
-    /// Its name.
-    pub name: String,
-    /// The semaphore behind it.
-    pub config: BulkheadConfig,
-}
-
-/// How a workload's requests arrive.
-#[derive(Clone, Debug)]
-pub enum Arrivals {
-    /// Poisson with a piecewise-linear rate: `(time, rate/s)` points, flat outside.
-    Poisson(Vec<(SimTime, f64)>),
-    /// A closed population.
-    Clients {
-        /// Population size.
-        count: u32,
-        /// Think time.
-        think: Dist,
-    },
-}
-
-impl Arrivals {
-    /// The rate at `t` (Poisson), linearly interpolated.
-    pub fn rate_at(points: &[(SimTime, f64)], t: SimTime) -> f64 {
-        let i = points.partition_point(|p| p.0 <= t);
-        if i == 0 {
-            return points[0].1;
-        }
-        if i == points.len() {
-            return points[i - 1].1;
-        }
-        let (t0, r0) = points[i - 1];
-        let (t1, r1) = points[i];
-        let f = (t - t0).as_secs_f64() / (t1 - t0).as_secs_f64();
-        r0 + (r1 - r0) * f
-    }
-}
-
-/// A validated workload.
-#[derive(Clone, Debug)]
-pub struct Workload {
-    /// Name.
-    pub name: String,
-    /// Entry endpoint.
-    pub target: EndpointId,
-    /// Arrivals.
-    pub arrivals: Arrivals,
-    /// Per-attempt patience.
-    pub patience: SimDuration,
-    /// SLO for a good answer.
-    pub slo: SimDuration,
-    /// Revenue per good answer.
-    pub value: f64,
-    /// The users' own retry policy.
-    pub retry: Option<Retry>,
-    /// Priority class for shedding.
-    pub priority: u8,
-}
-
-/// A validated fault.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    /// The service hit.
-    pub service: ServiceId,
-    /// One endpoint only, or all of the service.
-    pub endpoint: Option<EndpointId>,
-    /// Start.
-    pub start: SimTime,
-    /// End.
-    pub end: SimTime,
-    /// Latency replacement.
-    pub latency: Option<Dist>,
-    /// Latency multiplier.
-    pub latency_multiplier: Option<f64>,
-    /// Probability of an immediate server error.
-    pub error_rate: f64,
-    /// Refuse everything.
-    pub refuse: bool,
-    /// Swallow everything.
-    pub hang: bool,
-    /// Workers left.
-    pub workers: Option<u32>,
-}
 
 fn err(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::new(field, problem)
@@ -253,27 +39,6 @@ impl Model {
     /// Validates a spec. The error's field is the key path in the file.
     pub fn build(spec: &ModelSpec) -> Result<Model, ConfigError> {
         Builder::new(spec)?.finish(spec)
-    }
-
-    /// The endpoint named `service.endpoint`.
-    pub fn endpoint_by_name(&self, name: &str) -> Option<EndpointId> {
-        self.endpoints
-            .iter()
-            .position(|e| e.name == name)
-            .map(|i| i as EndpointId)
-    }
-
-    /// The service named `name`.
-    pub fn service_by_name(&self, name: &str) -> Option<ServiceId> {
-        self.services
-            .iter()
-            .position(|s| s.name == name)
-            .map(|i| i as ServiceId)
-    }
-
-    /// The latest fault end, if any.
-    pub fn last_fault_end(&self) -> Option<SimTime> {
-        self.faults.iter().map(|f| f.end).max()
     }
 }
 

@@ -10,7 +10,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::model::build::{Arrivals, Model, Step};
+use crate::model::graph::{Arrivals, Model, Step};
 use crate::model::spec::Layer;
 
 /// Mean time a request of endpoint `e` holds a worker, in seconds (no queueing).

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::ConfigError;
-use crate::model::build::Model;
+use crate::model::graph::Model;
 use crate::model::spec::ModelSpec;
 
 /// A model or experiment file that cannot be used. Consequence: nothing was run.

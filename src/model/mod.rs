@@ -6,9 +6,10 @@
 
 pub mod build;
 pub mod describe;
+pub mod graph;
 pub mod load;
 pub mod spec;
 
-pub use build::{ClientId, EndpointId, Model, ServiceId};
+pub use graph::{ClientId, EndpointId, Model, ServiceId};
 pub use load::{LoadError, load_model};
 pub use spec::ModelSpec;

@@ -1,7 +1,7 @@
 //! [`RunReport`]: what one run measured, as plain data for the experiment runner.
 
 use crate::engine::RunStats;
-use crate::model::build::Model;
+use crate::model::graph::Model;
 use crate::sim::metrics::{Metrics, Outage};
 use crate::sim::world::RunConfig;
 use crate::time::SimTime;

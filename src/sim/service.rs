@@ -10,7 +10,7 @@
 //! work step may grow with the number of requests in progress (`per_inflight`).
 
 use crate::engine::Scheduler;
-use crate::model::build::Step;
+use crate::model::graph::Step;
 use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;

@@ -10,7 +10,7 @@ use rand::Rng;
 use rand_distr::Exp1;
 
 use crate::engine::Scheduler;
-use crate::model::build::Arrivals;
+use crate::model::graph::Arrivals;
 use crate::policy::Outcome;
 use crate::sim::metrics::{FailReason, UserOutcome};
 use crate::sim::world::{Ev, Parent, Quality, World};

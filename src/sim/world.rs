@@ -18,7 +18,7 @@
 use crate::engine::{
     Dist, Model as EngineModel, RunError, RunLimits, Scheduler, SimRng, StreamKind, Streams,
 };
-use crate::model::build::{Arrivals, Model};
+use crate::model::graph::{Arrivals, Model};
 use crate::model::spec::Layer;
 use crate::policy::Outcome;
 use crate::policy::budget::{BudgetTicket, RetryBudget};
