@@ -5,18 +5,23 @@
 //! metrics, a single replication (no interval) and NaN buckets. plotters panics or draws
 //! nothing on an empty range, so every range here is made usable first.
 
-/// A compact tick label: `0`, `0.25`, `12.5`, `850`, `12k`, `1.5M`.
-pub fn fmt_num(v: f64) -> String {
+/// `v` scaled to G, M or k (k only from `k_from` up), with its suffix.
+fn scale_suffix(v: f64, k_from: f64) -> (f64, &'static str) {
     let a = v.abs();
-    let (scaled, suffix) = if a >= 1e9 {
+    if a >= 1e9 {
         (v / 1e9, "G")
     } else if a >= 1e6 {
         (v / 1e6, "M")
-    } else if a >= 1e4 {
+    } else if a >= k_from {
         (v / 1e3, "k")
     } else {
         (v, "")
-    };
+    }
+}
+
+/// A compact tick label: `0`, `0.25`, `12.5`, `850`, `12k`, `1.5M`.
+pub fn fmt_num(v: f64) -> String {
+    let (scaled, suffix) = scale_suffix(v, 1e4);
     let sa = scaled.abs();
     let decimals = if sa >= 100.0 || sa == 0.0 {
         0
@@ -40,16 +45,7 @@ pub fn fmt_num(v: f64) -> String {
 /// A value label with three significant digits (`6.04`, `12.0`, `886k`), so labels on
 /// neighbouring bars read alike.
 pub fn fmt_value(v: f64) -> String {
-    let a = v.abs();
-    let (scaled, suffix) = if a >= 1e9 {
-        (v / 1e9, "G")
-    } else if a >= 1e6 {
-        (v / 1e6, "M")
-    } else if a >= 1e3 {
-        (v / 1e3, "k")
-    } else {
-        (v, "")
-    };
+    let (scaled, suffix) = scale_suffix(v, 1e3);
     let sa = scaled.abs();
     let decimals = if sa >= 100.0 || sa == 0.0 {
         0
