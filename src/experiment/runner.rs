@@ -91,6 +91,7 @@ pub fn run_config(exp: &Experiment, job: &Job) -> RunConfig {
             .spec
             .max_events
             .unwrap_or(RunConfig::default().max_events),
+        max_in_flight: RunConfig::default().max_in_flight,
     }
 }
 

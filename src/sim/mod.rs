@@ -12,5 +12,5 @@ pub mod slab;
 mod users;
 mod world;
 
-pub use report::{RunReport, RunSummary};
+pub use report::{Divergence, DivergenceCause, RunReport, RunSummary};
 pub use world::{Ev, Quality, RunConfig, World, drain_time};
