@@ -250,13 +250,15 @@ pub fn read_summary(path: &Path, sweep: &[SweepAxis]) -> Result<Summary, ChartEr
     Ok(summary)
 }
 
-/// Reads `timeseries.csv`, sorting every series by time.
+/// Reads `timeseries.csv`, sorting every series by time. A series is keyed `metric`, or
+/// `metric:entity` when the `entity` column names one (`busy:gateway`).
 pub fn read_timeseries(path: &Path) -> Result<TimeSeries, ChartError> {
     let mut table = CsvTable::open(path)?;
     let variant = table.column("variant")?;
     let point = table.column("point")?;
     let t_s = table.column("t_s")?;
     let metric = table.column("metric")?;
+    let entity = table.find("entity");
     let mean = table.column("mean")?;
     let lo = table.column("lo")?;
     let hi = table.column("hi")?;
@@ -273,10 +275,14 @@ pub fn read_timeseries(path: &Path) -> Result<TimeSeries, ChartError> {
         if !sample.t_s.is_finite() {
             continue;
         }
+        let key = match entity.map(|e| &row[e]) {
+            Some(e) if !e.is_empty() => format!("{}:{e}", &row[metric]),
+            _ => row[metric].to_string(),
+        };
         ts.series
             .entry(cell)
             .or_default()
-            .entry(row[metric].to_string())
+            .entry(key)
             .or_default()
             .push(sample);
     }
