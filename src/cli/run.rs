@@ -142,7 +142,10 @@ pub fn plot(dir: &Path) -> Result<(), Fail> {
     let staging = output::claim(dir, true, "plot").map_err(input)?;
     staging.begin().map_err(other)?;
     staging.reuse_data(&manifest).map_err(other)?;
-    let files = cascade::report::charts::render(&staging.out).map_err(input)?;
+    let files = cascade::report::charts::render(&staging.out).map_err(|e| {
+        staging.discard();
+        input(e)
+    })?;
     staging.commit(&mut manifest).map_err(other)?;
     outln!(
         "wrote {} chart files to {}",
@@ -156,7 +159,10 @@ pub fn plot(dir: &Path) -> Result<(), Fail> {
 pub fn merge(out: &Path, shards: &[PathBuf], no_charts: bool, force: bool) -> Result<(), Fail> {
     let staging = output::claim(out, force, "").map_err(input)?;
     staging.begin().map_err(other)?;
-    let mut manifest = output::merge(&staging.out, shards).map_err(input)?;
+    let mut manifest = output::merge(&staging.out, shards).map_err(|e| {
+        staging.discard();
+        input(e)
+    })?;
     manifest.command = std::env::args().collect::<Vec<_>>().join(" ");
     if !no_charts {
         cascade::report::charts::render(&staging.out).map_err(other)?;

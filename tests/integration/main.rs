@@ -2,6 +2,9 @@
 
 mod cli;
 mod engine;
+mod guard;
 mod mechanisms;
+mod outputs;
+mod resume;
 mod scenarios;
 mod world;

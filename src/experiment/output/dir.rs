@@ -222,6 +222,12 @@ impl Staging {
         Ok(())
     }
 
+    /// Removes the staging area (checkpoints included): for a step that failed and has
+    /// nothing worth resuming.
+    pub fn discard(&self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+
     /// Links (or copies) the data files of the claimed directory into `out/`, for a
     /// re-render that keeps the data and replaces the charts.
     pub fn reuse_data(&self, manifest: &Manifest) -> Result<(), OutputError> {
