@@ -24,6 +24,7 @@ use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
 use crate::policy::circuit_breaker::CircuitBreaker;
 use crate::policy::concurrency_limit::SimpleLimiter;
+use crate::policy::fallback::Fallback;
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::Retry;
 use crate::policy::shedding::PriorityShedder;
@@ -645,6 +646,8 @@ fn build_client(
         .as_ref()
         .map(|d| d.build().map_err(|e| e.within(&format!("{path}.network"))))
         .transpose()?;
+    let fallback = c.fallback.clone().unwrap_or_default();
+    Fallback::<u64>::new(fallback.clone()).map_err(|e| e.within(&format!("{path}.fallback")))?;
     Ok(Client {
         name,
         caller,
@@ -658,7 +661,7 @@ fn build_client(
         breaker,
         bulkhead: c.bulkhead,
         pool,
-        fallback: c.fallback.clone().unwrap_or_default(),
+        fallback,
         network,
     })
 }

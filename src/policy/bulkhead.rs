@@ -358,8 +358,9 @@ impl<W: Copy + Eq> ThreadPoolBulkhead<W> {
             keep_alive: config.keep_alive,
             threads: 0,
             busy: 0,
-            queue: VecDeque::with_capacity(config.queue_capacity as usize),
-            idle_since: VecDeque::with_capacity(max as usize),
+            // Room grows with use: a huge configured bound must not be allocated up front.
+            queue: VecDeque::with_capacity((config.queue_capacity as usize).min(1024)),
+            idle_since: VecDeque::with_capacity((max as usize).min(1024)),
         })
     }
 

@@ -219,6 +219,15 @@ impl AdaptiveTimeout {
         if c.window == 0 {
             return Err(ConfigError::new("window", "must be at least 1 sample"));
         }
+        if c.window > 1_000_000 {
+            return Err(ConfigError::new(
+                "window",
+                format!(
+                    "{} samples are more than it can keep (at most 1000000)",
+                    c.window
+                ),
+            ));
+        }
         if c.min.is_zero() {
             return Err(ConfigError::new("min", "must be more than 0s"));
         }

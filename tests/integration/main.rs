@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod fuzz;
 mod guard;
 mod mechanisms;
 mod outputs;

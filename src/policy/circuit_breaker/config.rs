@@ -289,6 +289,15 @@ impl Default for PollyConfig {
     }
 }
 
+/// Most slots a window (or the half-open probe window) may have: each is memory held
+/// for the breaker's life, so a size of 4·10⁹ must be an error, not an allocation that
+/// aborts the process. Resilience4j's own windows are tens to hundreds of calls.
+pub const MAX_SLOTS: u32 = 1_000_000;
+
+fn too_many(n: u32) -> String {
+    format!("{n} is more than a window can hold (at most {MAX_SLOTS})")
+}
+
 fn default_size() -> u32 {
     100
 }
@@ -507,6 +516,9 @@ impl CircuitBreakerConfig {
         if half_open_calls == 0 {
             return Err(err("half_open_calls", "must be at least 1"));
         }
+        if half_open_calls > MAX_SLOTS {
+            return Err(err("half_open_calls", too_many(half_open_calls)));
+        }
 
         let mut classes = [Class::Success; 4];
         for k in &self.record {
@@ -578,6 +590,9 @@ impl CircuitBreakerConfig {
             if c.size == 0 {
                 return Err(within(err("size", "must be at least 1")));
             }
+            if c.size > MAX_SLOTS {
+                return Err(within(err("size", too_many(c.size))));
+            }
             let rules = check_rules(
                 c.failure_rate,
                 c.slow_call_rate,
@@ -617,6 +632,14 @@ impl CircuitBreakerConfig {
                 };
                 return Err(within(err(field, "must be at least 1 second")));
             }
+            if secs > MAX_SLOTS {
+                let field = if c.size.is_some() {
+                    "size"
+                } else {
+                    "size_secs"
+                };
+                return Err(within(err(field, too_many(secs))));
+            }
             let rules = check_rules(
                 c.failure_rate,
                 c.slow_call_rate,
@@ -650,7 +673,9 @@ impl CircuitBreakerConfig {
                 )));
             }
             let buckets = u32::try_from(buckets)
-                .map_err(|_| within(err("rolling_window", "holds too many health buckets")))?;
+                .ok()
+                .filter(|b| *b <= MAX_SLOTS)
+                .ok_or_else(|| within(err("rolling_window", "holds too many health buckets")))?;
             let sleep_window_ms = whole_ms("sleep_window", h.sleep_window).map_err(within)?;
             return Ok(Kind::Hystrix(HystrixRules {
                 request_volume: h.request_volume,
