@@ -41,10 +41,26 @@ mod unix {
     }
 }
 
+/// How long running jobs get to stop after an interrupt before the process exits
+/// anyway (their finished siblings are already saved; a job stuck inside one event
+/// would otherwise keep the process alive).
+const GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Installs the interrupt handler (once) and returns the flag it sets.
 pub fn interrupt_flag() -> &'static AtomicBool {
     #[cfg(unix)]
     unix::install();
+    std::thread::spawn(|| {
+        while !STOP.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::thread::sleep(GRACE);
+        eprintln!(
+            "interrupted: running jobs did not stop within {} s; the finished ones are saved, --resume reruns the rest",
+            GRACE.as_secs()
+        );
+        std::process::exit(130);
+    });
     &STOP
 }
 

@@ -42,26 +42,45 @@ fn cell(i: usize, x: f64, n: u64) -> String {
     }
 }
 
+/// A CSV file of an output directory and its header.
+struct Table {
+    reader: csv::Reader<std::fs::File>,
+    headers: csv::StringRecord,
+}
+
+impl Table {
+    fn open(dir: &Path, name: &str) -> Result<Table, Fail> {
+        let path = dir.join(name);
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("{}", path.display()))
+            .map_err(other)?;
+        let headers = reader.headers().map_err(other)?.clone();
+        Ok(Table { reader, headers })
+    }
+
+    fn col(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == name)
+    }
+}
+
 /// Prints the table of `dir`.
 pub fn print(dir: &Path) -> Result<(), Fail> {
     let manifest = read_manifest(dir).map_err(other)?;
-    let path = dir.join("summary.csv");
-    let mut r = csv::Reader::from_path(&path)
-        .with_context(|| format!("{}", path.display()))
-        .map_err(other)?;
-    let headers = r.headers().map_err(other)?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
+    let mut t = Table::open(dir, "summary.csv")?;
     let (Some(v), Some(p), Some(m), Some(mean), Some(n)) = (
-        col("variant"),
-        col("point"),
-        col("metric"),
-        col("mean"),
-        col("n"),
+        t.col("variant"),
+        t.col("point"),
+        t.col("metric"),
+        t.col("mean"),
+        t.col("n"),
     ) else {
-        return Err(other(anyhow!("{}: unexpected columns", path.display())));
+        return Err(other(anyhow!(
+            "{}: unexpected columns",
+            dir.join("summary.csv").display()
+        )));
     };
     let mut lines: Vec<Line> = Vec::new();
-    for rec in r.records() {
+    for rec in t.reader.records() {
         let rec = rec.map_err(other)?;
         let idx = match lines
             .iter()
@@ -139,23 +158,18 @@ pub fn print(dir: &Path) -> Result<(), Fail> {
 
 /// One line per diverged run (at most five, then a count), from `runs.csv`.
 fn print_divergences(dir: &Path) -> Result<(), Fail> {
-    let path = dir.join("runs.csv");
-    let mut r = csv::Reader::from_path(&path)
-        .with_context(|| format!("{}", path.display()))
-        .map_err(other)?;
-    let headers = r.headers().map_err(other)?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
+    let mut t = Table::open(dir, "runs.csv")?;
     let (Some(v), Some(p), Some(rep), Some(why)) = (
-        col("variant"),
-        col("point"),
-        col("replication"),
-        col("diverged_why"),
+        t.col("variant"),
+        t.col("point"),
+        t.col("replication"),
+        t.col("diverged_why"),
     ) else {
         return Ok(());
     };
     let mut shown = 0;
     let mut more = 0;
-    for rec in r.records() {
+    for rec in t.reader.records() {
         let rec = rec.map_err(other)?;
         if rec[why].is_empty() {
             continue;

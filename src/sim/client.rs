@@ -677,11 +677,32 @@ impl World<'_> {
             return;
         }
         self.clients[client as usize].drain_at = None;
+        if self.diverged.is_some() {
+            return;
+        }
         while let Some((intent, attempt)) = self.clients[client as usize]
             .fallback
             .outbox_mut()
             .and_then(|o| o.take_due(now))
         {
+            // A replay that fails at once with an immediate back-off is due again at
+            // once: it would loop here in zero simulated time, where no guard step is
+            // ever reached. More replays at one instant than the live-state guard allows
+            // are that loop.
+            if self.replay_instant != now {
+                (self.replay_instant, self.replays_at_instant) = (now, 0);
+            }
+            self.replays_at_instant += 1;
+            if self.replays_at_instant > self.cfg.max_in_flight {
+                let cause =
+                    crate::sim::report::DivergenceCause::ZeroTimeLoop(self.replays_at_instant);
+                self.diverge(cause, now);
+                if let Some(d) = &mut self.diverged {
+                    let name = &self.model.clients[client as usize].name;
+                    d.edge = Some(name.replace('→', "->"));
+                }
+                return;
+            }
             let target = ((intent >> 32) & 0xff_ffff) as u32;
             let workload = (intent >> 56) as u8;
             self.start_call(

@@ -18,7 +18,7 @@ use crate::engine::RunStats;
 use crate::model::graph::Model;
 use crate::sim::metrics::{Metrics, Outage};
 use crate::sim::world::RunConfig;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 
 /// One number per metric for a whole run (a row of `runs.csv`).
 #[derive(Clone, Debug, PartialEq)]
@@ -115,6 +115,9 @@ pub enum DivergenceCause {
     InFlight(u64),
     /// More events than the event guard (the limit).
     Events(u64),
+    /// More outbox replays at one simulated instant than the live-state guard: replays
+    /// that fail at once with an immediate back-off, looping in zero time (the count).
+    ZeroTimeLoop(u64),
 }
 
 /// A run stopped by a guard: live state growing without bound (a retry storm against a
@@ -131,6 +134,8 @@ pub struct Divergence {
     pub service_requests: u64,
     /// How many of them were queued.
     pub service_queue: u64,
+    /// For a zero-time loop, the client edge whose outbox loops.
+    pub edge: Option<String>,
 }
 
 impl Divergence {
@@ -142,8 +147,15 @@ impl Divergence {
                 "{live} requests, calls and pending events in flight (limit max_in_flight = {max_in_flight})"
             ),
             DivergenceCause::Events(limit) => format!("the event guard (max_events = {limit})"),
+            DivergenceCause::ZeroTimeLoop(n) => format!(
+                "{n} outbox replays of {} at one instant (they fail at once and retry with no back-off)",
+                self.edge.as_deref().unwrap_or("a client")
+            ),
         };
-        let at = self.at.since_start();
+        let at = SimDuration::from_millis(self.at.since_start().as_millis());
+        if matches!(self.cause, DivergenceCause::ZeroTimeLoop(_)) {
+            return format!("diverged at {at}: {cause}");
+        }
         match &self.service {
             Some(s) if self.service_requests > 0 => format!(
                 "diverged at {at}: {cause}; the queue grew at {s}: {} requests, {} of them queued",

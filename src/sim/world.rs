@@ -291,6 +291,9 @@ pub struct World<'m> {
     pub(crate) intent_seq: u64,
     /// Set when a guard stopped the run.
     pub(crate) diverged: Option<Divergence>,
+    /// Outbox replays started at `replay_instant` (a zero-time loop guard).
+    pub(crate) replays_at_instant: u64,
+    pub(crate) replay_instant: SimTime,
 }
 
 fn layer_pos(layers: &[Layer], l: Layer) -> usize {
@@ -464,6 +467,8 @@ impl<'m> World<'m> {
             fault_rng: streams.stream(StreamKind::Faults, 0),
             intent_seq: 0,
             diverged: None,
+            replays_at_instant: 0,
+            replay_instant: SimTime::ZERO,
         }
     }
 
@@ -517,7 +522,7 @@ impl<'m> World<'m> {
                     break;
                 }
             }
-            if next >= until {
+            if next >= until || world.diverged.is_some() {
                 break;
             }
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -546,7 +551,7 @@ impl<'m> World<'m> {
 
     /// Records why and when the run stopped, and the service holding the most requests
     /// (queued or in progress): where the backlog grew.
-    fn diverge(&mut self, cause: DivergenceCause, at: SimTime) {
+    pub(crate) fn diverge(&mut self, cause: DivergenceCause, at: SimTime) {
         let mut held = vec![0u64; self.services.len()];
         for (_, r) in self.requests.iter() {
             held[r.service as usize] += 1;
@@ -558,6 +563,7 @@ impl<'m> World<'m> {
             service: worst.map(|i| self.model.services[i].name.clone()),
             service_requests: worst.map_or(0, |i| held[i]),
             service_queue: worst.map_or(0, |i| self.services[i].queue.len() as u64),
+            edge: None,
         });
     }
 

@@ -176,30 +176,31 @@ fn client<R: Rng>(rng: &mut R) -> String {
         format!("budget = {b}"),
         rng,
     );
-    let br = match rng.random_range(0..3) {
+    let rules = |rng: &mut R| {
+        format!(
+            "failure_rate = {}, minimum_calls = {}",
+            float(rng, 1.0, 100.0),
+            num(rng, 1, 50)
+        )
+    };
+    let kind = match rng.random_range(0..3) {
         0 => format!(
-            "{{ count_window = {{ size = {}, failure_rate = {}, minimum_calls = {} }}, wait_open = {}, half_open_calls = {} }}",
+            "count_window = {{ size = {}, {} }}",
             num(rng, 1, 100),
-            float(rng, 1.0, 100.0),
-            num(rng, 1, 50),
-            dur(rng),
-            num(rng, 1, 5)
+            rules(rng)
         ),
-        1 => format!(
-            "{{ consecutive = {{ failures = {} }}, wait_open = {}, half_open_calls = {} }}",
-            num(rng, 1, 20),
-            dur(rng),
-            num(rng, 1, 5)
-        ),
+        1 => format!("consecutive = {{ failures = {} }}", num(rng, 1, 20)),
         _ => format!(
-            "{{ time_window = {{ size_secs = {}, failure_rate = {}, minimum_calls = {} }}, wait_open = {}, half_open_calls = {} }}",
+            "time_window = {{ size_secs = {}, {} }}",
             num(rng, 1, 60),
-            float(rng, 1.0, 100.0),
-            num(rng, 1, 50),
-            dur(rng),
-            num(rng, 1, 5)
+            rules(rng)
         ),
     };
+    let br = format!(
+        "{{ {kind}, wait_open = {}, half_open_calls = {} }}",
+        dur(rng),
+        num(rng, 1, 5)
+    );
     line(0.3, format!("breaker = {br}"), rng);
     let bh = format!(
         "{{ max_concurrent = {}, max_wait = {} }}",
@@ -444,11 +445,7 @@ struct Tally {
 
 /// One input: everything a file goes through, one simulated second under a small guard.
 fn one(index: u64, tally: &Tally) -> Result<(), String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(index);
-    let mut text = model_text(&mut rng);
-    if rng.random_bool(0.5) {
-        text = mutate(&mut rng, &text);
-    }
+    let text = input_text(index);
     tally.inputs.fetch_add(1, Ordering::Relaxed);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let path = Path::new("fuzz.toml");
@@ -502,23 +499,75 @@ fn one(index: u64, tally: &Tally) -> Result<(), String> {
     .map_err(|why| format!("input {index} {why}:\n{text}"))
 }
 
-fn fuzz(inputs: u64, threads: u64) -> Tally {
+/// The text of input `index`, as [`one`] builds it.
+fn input_text(index: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(index);
+    let text = model_text(&mut rng);
+    if rng.random_bool(0.5) {
+        mutate(&mut rng, &text)
+    } else {
+        text
+    }
+}
+
+/// Runs inputs `from..from + inputs` on `threads` threads; the first failure stops all
+/// of them and is the panic message (its index replays with `CASCADE_FUZZ_FROM`). An
+/// input still running after `stuck` is a failure too: a watchdog prints it and ends the
+/// process, since a stuck thread cannot be stopped from outside.
+fn fuzz(from: u64, inputs: u64, threads: u64, progress: bool) -> Tally {
+    let stuck = std::time::Duration::from_secs(60);
     let tally = Tally::default();
     let failure = std::sync::Mutex::new(None);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let current: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(u64::MAX)).collect();
     std::thread::scope(|s| {
+        let (tally, failure, stop, current) = (&tally, &failure, &stop, &current);
         for t in 0..threads {
-            let (tally, failure) = (&tally, &failure);
             s.spawn(move || {
-                let mut i = t;
-                while i < inputs {
+                let mut i = from + t;
+                while i < from + inputs && !stop.load(Ordering::Relaxed) {
+                    current[t as usize].store(i, Ordering::Relaxed);
                     if let Err(e) = one(i, tally) {
+                        eprintln!("fuzz: FAIL: {e}");
+                        stop.store(true, Ordering::Relaxed);
                         failure.lock().unwrap().get_or_insert(e);
-                        return;
+                        break;
+                    }
+                    if progress && t == 0 && (i - from) % 100_000 < threads {
+                        eprintln!("{}", report(tally));
                     }
                     i += threads;
                 }
+                current[t as usize].store(u64::MAX - 1, Ordering::Relaxed);
             });
         }
+        s.spawn(move || {
+            let mut seen = vec![(u64::MAX, 0u32); threads as usize];
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let mut done = true;
+                for (t, c) in current.iter().enumerate() {
+                    let i = c.load(Ordering::Relaxed);
+                    done &= i == u64::MAX - 1;
+                    if i == seen[t].0 && i < u64::MAX - 1 {
+                        seen[t].1 += 1;
+                        if seen[t].1 as u64 >= stuck.as_secs() {
+                            eprintln!(
+                                "fuzz: FAIL: input {i} still runs after {} s:\n{}",
+                                stuck.as_secs(),
+                                input_text(i)
+                            );
+                            std::process::exit(101);
+                        }
+                    } else {
+                        seen[t] = (i, 0);
+                    }
+                }
+                if done {
+                    return;
+                }
+            }
+        });
     });
     if let Some(e) = failure.into_inner().unwrap() {
         panic!("{e}");
@@ -543,7 +592,7 @@ fn report(t: &Tally) -> String {
 fn random_and_damaged_models_are_errors_or_bounded_runs_never_panics() {
     // Panics are caught per input and reported with the input; keep the default hook
     // from printing each one as it happens.
-    let t = fuzz(2_000, 2);
+    let t = fuzz(0, 2_000, 2, false);
     let valid = t.valid.load(Ordering::Relaxed);
     let ran = t.ran.load(Ordering::Relaxed);
     assert!(
@@ -561,7 +610,11 @@ fn a_million_inputs() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let from = std::env::var("CASCADE_FUZZ_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
-    let t = fuzz(inputs, threads);
+    let t = fuzz(from, inputs, threads, true);
     println!("{}", report(&t));
 }

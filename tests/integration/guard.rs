@@ -104,22 +104,14 @@ fn a_retry_storm_ends_as_diverged_naming_the_queue_that_grew() {
 fn the_guard_does_not_depend_on_threads_and_stops_the_world_directly() {
     let dir = temp_dir("guard-threads");
     let exp = storm(&dir, 100_000);
-    let one = runner::run(
-        &exp,
-        &RunOptions {
-            threads: Some(1),
+    let on = |threads| {
+        let opts = RunOptions {
+            threads: Some(threads),
             ..RunOptions::default()
-        },
-    )
-    .unwrap();
-    let two = runner::run(
-        &exp,
-        &RunOptions {
-            threads: Some(2),
-            ..RunOptions::default()
-        },
-    )
-    .unwrap();
+        };
+        runner::run(&exp, &opts).unwrap()
+    };
+    let (one, two) = (on(1), on(2));
     let bits = |r: &runner::Results| {
         r.rows
             .iter()
@@ -148,4 +140,47 @@ fn the_guard_does_not_depend_on_threads_and_stops_the_world_directly() {
         Some(DivergenceCause::Events(50_000))
     ));
     assert!(report.summary.diverged && !report.summary.recovered);
+}
+
+/// Found by the fuzz test: an outbox whose replays fail at once (an open breaker) and
+/// retry with no back-off looped inside one event, in zero simulated time, so no guard
+/// step was ever reached and the process hung.
+#[test]
+fn an_outbox_looping_in_zero_time_ends_as_diverged() {
+    let text = r#"
+[[workloads]]
+name = "users"
+target = "a.x"
+arrivals = { poisson = { rate = 300.0 } }
+patience = "5s"
+slo = "1s"
+
+[services.a]
+workers = 100
+[services.a.endpoints.x]
+steps = [{ call = "b.y" }]
+[services.a.clients.b]
+timeout = "100ms"
+breaker = { count_window = { size = 20, failure_rate = 50.0, minimum_calls = 10 }, wait_open = "20ms", half_open_calls = 3 }
+fallback = { queue_for_later = { max_attempts = 4294967295, backoff = "immediate" } }
+
+[services.b]
+workers = 100
+[services.b.endpoints.y]
+steps = [{ work = { constant = "300ms" } }]
+"#;
+    let path = Path::new("loop.toml");
+    let table = cascade::model::load::parse_table(path, text).unwrap();
+    let (_, model) = cascade::model::load::model_from_table(path, table).unwrap();
+    let cfg = RunConfig {
+        duration: SimDuration::from_secs(2),
+        max_in_flight: 10_000,
+        ..RunConfig::default()
+    };
+    let d = World::run(&model, cfg).unwrap().diverged.expect("diverged");
+    assert!(matches!(d.cause, DivergenceCause::ZeroTimeLoop(n) if n > 10_000));
+    assert!(
+        d.describe(10_000)
+            .contains("outbox replays of a->b at one instant")
+    );
 }

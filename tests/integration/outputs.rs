@@ -21,6 +21,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `cascade run EXP --out OUT`, one simulated minute, no charts, then `extra`.
+fn run_minute(exp: &Path, out: &Path, extra: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "run",
+        s(exp),
+        "--out",
+        s(out),
+        "--quiet",
+        "--no-charts",
+        "--duration",
+        "1m",
+    ];
+    args.extend(extra);
+    ok(&args)
+}
+
 fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&read(&dir.join("manifest.json"))).unwrap()
 }
@@ -206,9 +222,8 @@ fn plot_and_merge_refuse_a_truncated_changed_or_unfinished_directory() {
 fn shards_say_what_they_are_and_an_empty_shard_warns() {
     let dir = temp_dir("shards");
     let exp = small_experiment(&dir);
-    let base = ["run", s(&exp), "--quiet", "--no-charts", "--duration", "1m"];
     let one = dir.join("s1");
-    let (stdout, _) = ok(&[&base[..], &["--out", s(&one), "--shard", "1/3"]].concat());
+    let (stdout, _) = run_minute(&exp, &one, &["--shard", "1/3"]);
     assert!(
         stdout.starts_with("shard 1/3: 3 of 8 jobs"),
         "table header: {stdout}"
@@ -217,7 +232,7 @@ fn shards_say_what_they_are_and_an_empty_shard_warns() {
     assert_eq!(m["shard"], "1/3");
     assert_eq!(m["shard_jobs"], 3);
     let empty = dir.join("s9");
-    let (stdout, stderr) = ok(&[&base[..], &["--out", s(&empty), "--shard", "9/9"]].concat());
+    let (stdout, stderr) = run_minute(&exp, &empty, &["--shard", "9/9"]);
     assert!(stderr.contains("warning: shard 9/9 holds none"), "{stderr}");
     assert!(stdout.starts_with("shard 9/9: 0 of 8 jobs"), "{stdout}");
 }
@@ -227,20 +242,16 @@ fn set_values_and_limits_are_recorded_in_the_manifest() {
     let dir = temp_dir("set");
     let exp = small_experiment(&dir);
     let out = dir.join("out");
-    ok(&[
-        "run",
-        s(&exp),
-        "--out",
-        s(&out),
-        "--quiet",
-        "--no-charts",
-        "--duration",
-        "1m",
-        "--set",
-        "services.order.workers=150",
-        "--max-in-flight",
-        "500000",
-    ]);
+    run_minute(
+        &exp,
+        &out,
+        &[
+            "--set",
+            "services.order.workers=150",
+            "--max-in-flight",
+            "500000",
+        ],
+    );
     let m = manifest(&out);
     assert_eq!(m["config"]["set"]["services.order.workers"], 150);
     assert_eq!(m["config"]["limits"]["max_in_flight"], 500000);
@@ -252,16 +263,7 @@ fn every_column_written_is_defined_by_explain() {
     let dir = temp_dir("explain");
     let exp = small_experiment(&dir);
     let out = dir.join("out");
-    ok(&[
-        "run",
-        s(&exp),
-        "--out",
-        s(&out),
-        "--quiet",
-        "--no-charts",
-        "--duration",
-        "1m",
-    ]);
+    run_minute(&exp, &out, &[]);
     let (defs, _) = ok(&["explain"]);
     let defined = |file: &str, name: &str| {
         defs.lines().any(|l| {
