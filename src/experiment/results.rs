@@ -101,7 +101,7 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64, f64) {
 }
 
 /// The per-run metrics written to `runs.csv`, in column order.
-pub const RUN_METRICS: [&str; 22] = [
+pub const RUN_METRICS: [&str; 26] = [
     "outage_s",
     "sustained_outage_s",
     "recovery_s",
@@ -123,6 +123,10 @@ pub const RUN_METRICS: [&str; 22] = [
     "wasted",
     "wasted_s",
     "breaker_transitions",
+    "restarts",
+    "ejections",
+    "peak_replicas",
+    "final_replicas",
     "events",
 ];
 
@@ -151,6 +155,10 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.wasted as f64,
         s.wasted_s,
         s.breaker_transitions as f64,
+        s.restarts as f64,
+        s.ejections as f64,
+        s.peak_replicas as f64,
+        s.final_replicas as f64,
         s.events as f64,
     ]
 }
@@ -234,20 +242,72 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
             format!("arrivals_per_s:{}", s.name),
             per_bucket(&|i| s.buckets[i].arrivals as f64 / width),
         ));
+        if s.fleet {
+            out.push((
+                format!("replicas:{}", s.name),
+                per_bucket(&|i| s.buckets[i].replicas_area / width),
+            ));
+            out.push((
+                format!("ready:{}", s.name),
+                per_bucket(&|i| s.buckets[i].ready_area / width),
+            ));
+            out.push((
+                format!("restarts:{}", s.name),
+                per_bucket(&|i| s.buckets[i].restarts as f64),
+            ));
+            for (k, inst) in s.instances.iter().enumerate() {
+                out.push((
+                    format!("busy:{}#{k}", s.name),
+                    per_bucket(&|i| inst.busy_area[i] / width),
+                ));
+                out.push((
+                    format!("queue:{}#{k}", s.name),
+                    per_bucket(&|i| inst.queue_area[i] / width),
+                ));
+            }
+        }
     }
-    for c in m.clients.iter().filter(|c| !c.name.starts_with("users:")) {
-        out.push((
-            format!("attempts_per_s:{}", c.name),
-            per_bucket(&|i| c.buckets[i].attempts as f64 / width),
-        ));
-        if c.buckets
-            .iter()
-            .any(|b| b.open_seconds > 0.0 || b.half_open_seconds > 0.0)
-            || c.transitions > 0
+    for c in m
+        .clients
+        .iter()
+        .filter(|c| c.kind != crate::sim::metrics::ClientKind::Probe)
+    {
+        let edge = c.kind == crate::sim::metrics::ClientKind::Edge;
+        if edge {
+            out.push((
+                format!("attempts_per_s:{}", c.name),
+                per_bucket(&|i| c.buckets[i].attempts as f64 / width),
+            ));
+        }
+        if edge
+            && (c
+                .buckets
+                .iter()
+                .any(|b| b.open_seconds > 0.0 || b.half_open_seconds > 0.0)
+                || c.transitions > 0)
         {
+            // The share of the edge's breakers that were open (one per caller instance,
+            // or per callee instance): open time ÷ breaker time.
             out.push((
                 format!("breaker_open:{}", c.name),
-                per_bucket(&|i| c.buckets[i].open_seconds / width),
+                per_bucket(&|i| {
+                    let b = &c.buckets[i];
+                    if b.breaker_seconds > 0.0 {
+                        b.open_seconds / b.breaker_seconds
+                    } else {
+                        0.0
+                    }
+                }),
+            ));
+        }
+        if c.fleet {
+            out.push((
+                format!("healthy:{}", c.name),
+                per_bucket(&|i| c.buckets[i].healthy_area / width),
+            ));
+            out.push((
+                format!("ejected:{}", c.name),
+                per_bucket(&|i| c.buckets[i].ejected_area / width),
             ));
         }
     }

@@ -31,11 +31,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::DistSpec;
 use crate::engine::dist::LognormalSpec;
+use crate::policy::balancer::BalancerConfig;
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::bulkhead::BulkheadConfig;
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::fallback::FallbackConfig;
+use crate::policy::health_check::HealthCheckConfig;
+use crate::policy::hpa::AutoscaleConfig;
+use crate::policy::outlier::OutlierConfig;
 use crate::policy::rate_limit::RateLimiterConfig;
 use crate::policy::retry::RetryConfig;
 use crate::policy::shedding::ShedConfig;
@@ -91,6 +95,10 @@ pub struct WorkloadSpec {
     /// timeout for `retry_on`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConfig>,
+    /// How the front load balancer spreads these users over the entry service's
+    /// instances (default `"round_robin"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<BalancerConfig>,
 }
 
 /// Open or closed arrivals.
@@ -156,6 +164,113 @@ pub struct ServiceSpec {
     /// the current limit of requests in progress (queued or running) are shed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_limit: Option<ConcurrencyLimitConfig>,
+    /// Instances behind the callers' load balancers (default 1). `workers`, `queue`, the
+    /// front-door policies and `per_inflight` are per instance.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub instances: u32,
+    /// Kubernetes readiness probe: a failing instance leaves every load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessSpec>,
+    /// Kubernetes liveness probe: a failing instance is restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessSpec>,
+    /// Kubernetes Horizontal Pod Autoscaler on busy workers ÷ workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleConfig>,
+    /// A started (or restarted) container is slower for a while: JIT, caches, pools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// `readiness = { endpoint = "health", period = "10s", timeout = "1s", failure_threshold = 3,
+/// success_threshold = 1, initial_delay = "0s" }`: Kubernetes' defaults for all but the
+/// endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessSpec {
+    /// The endpoint of this service that answers the probe, through the instance's queue
+    /// and workers.
+    pub endpoint: String,
+    /// `periodSeconds` (10 s).
+    #[serde(default = "probe_period")]
+    pub period: SimDuration,
+    /// `timeoutSeconds` (1 s).
+    #[serde(default = "probe_timeout")]
+    pub timeout: SimDuration,
+    /// `failureThreshold` (3).
+    #[serde(default = "three")]
+    pub failure_threshold: u32,
+    /// `successThreshold` (1).
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// `initialDelaySeconds` (0).
+    #[serde(default)]
+    pub initial_delay: SimDuration,
+}
+
+/// `liveness = { endpoint = "health", period = "10s", timeout = "1s", failure_threshold = 3,
+/// restart = "30s", warmup = { duration = "60s", latency_multiplier = 3.0 } }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessSpec {
+    /// The endpoint that answers the probe.
+    pub endpoint: String,
+    /// `periodSeconds` (10 s).
+    #[serde(default = "probe_period")]
+    pub period: SimDuration,
+    /// `timeoutSeconds` (1 s).
+    #[serde(default = "probe_timeout")]
+    pub timeout: SimDuration,
+    /// `failureThreshold` (3).
+    #[serde(default = "three")]
+    pub failure_threshold: u32,
+    /// `successThreshold` (must be 1 for liveness).
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// `initialDelaySeconds` (0).
+    #[serde(default)]
+    pub initial_delay: SimDuration,
+    /// How long a restarted container is gone before it serves again (10 s).
+    #[serde(default = "restart_time")]
+    pub restart: SimDuration,
+    /// Cold start after the restart (same as the service's `warmup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupSpec>,
+}
+
+/// `warmup = { duration = "60s", latency_multiplier = 3.0 }`: work steps take
+/// `latency_multiplier` × as long for `duration` after a container starts.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupSpec {
+    /// How long the instance is cold.
+    pub duration: SimDuration,
+    /// How much slower its work is meanwhile (≥ 1).
+    pub latency_multiplier: f64,
+}
+
+fn probe_period() -> SimDuration {
+    SimDuration::from_secs(10)
+}
+
+fn probe_timeout() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn restart_time() -> SimDuration {
+    SimDuration::from_secs(10)
 }
 
 /// Queue discipline.
@@ -383,6 +498,36 @@ pub struct ClientSpec {
     /// One-way network delay of each request and each response on this edge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<DistSpec>,
+    /// How attempts are spread over the callee's instances (default `"round_robin"`):
+    /// one balancer for the edge, the view of a shared proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<BalancerConfig>,
+    /// Envoy active health checking of the callee's instances from this edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckConfig>,
+    /// Envoy's panic threshold, percent (default 50): with fewer healthy instances the
+    /// balancer uses all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_threshold: Option<f64>,
+    /// Envoy outlier detection on this edge (every field defaults to Envoy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierConfig>,
+    /// `"edge"` (default): one breaker for the edge in each caller instance; `"instance"`:
+    /// one per callee instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_scope: Option<BreakerScope>,
+}
+
+/// What one circuit breaker covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerScope {
+    /// The whole callee service.
+    #[default]
+    Edge,
+    /// One callee instance: a breaker per instance, chosen where the breaker sits in the
+    /// layer order.
+    Instance,
 }
 
 /// A shared connection pool.
@@ -424,4 +569,7 @@ pub struct FaultSpec {
     /// Workers left during the fault (capacity loss).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
+    /// Hit only the first K instances of the target (default: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u32>,
 }

@@ -132,6 +132,18 @@ impl ProbeState {
         }
     }
 
+    /// The worker of a pod that was just created: no result yet; the container, once it
+    /// runs, starts at the kind's initial value.
+    pub fn fresh(kind: ProbeKind) -> Self {
+        ProbeState {
+            kind,
+            passing: kind == ProbeKind::Liveness,
+            last: None,
+            run: 0,
+            on_hold: false,
+        }
+    }
+
     /// A new container started: the result starts at the kind's initial value (readiness
     /// failing, liveness passing) and probing resumes. The run counter carries over.
     pub fn on_container_start(&mut self) {

@@ -66,9 +66,11 @@ pub enum RetryOn {
     Shed,
     /// The propagated deadline had already passed.
     DeadlineExceeded,
+    /// No instance of the callee could take the call.
+    NoHealthyUpstream,
 }
 
-const ALL_REASONS: [RejectReason; 7] = [
+const ALL_REASONS: [RejectReason; 8] = [
     RejectReason::QueueFull,
     RejectReason::QueueTimeout,
     RejectReason::BulkheadFull,
@@ -76,6 +78,7 @@ const ALL_REASONS: [RejectReason; 7] = [
     RejectReason::RateLimited,
     RejectReason::Shed,
     RejectReason::DeadlineExceeded,
+    RejectReason::NoHealthyUpstream,
 ];
 
 const TIMEOUT_BIT: u16 = 1 << 0;
@@ -98,6 +101,7 @@ impl RetryOn {
             RetryOn::RateLimited => reason_bit(RejectReason::RateLimited),
             RetryOn::Shed => reason_bit(RejectReason::Shed),
             RetryOn::DeadlineExceeded => reason_bit(RejectReason::DeadlineExceeded),
+            RetryOn::NoHealthyUpstream => reason_bit(RejectReason::NoHealthyUpstream),
         }
     }
 }

@@ -22,9 +22,11 @@ use crate::policy::retry::RetryDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
 use crate::sim::slab::Handle;
-use crate::sim::world::{
-    Call, Ev, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, Parent, Phase, Quality, Request, World,
+use crate::sim::state::{
+    Call, Ev, HOLD_ACTIVE, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Parent, Phase, Quality,
+    Request,
 };
+use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
 
 impl World<'_> {
@@ -40,6 +42,7 @@ impl World<'_> {
         inherited: SimTime,
         workload: u8,
         class: u8,
+        pin: u32,
     ) {
         let now = sched.now();
         let replay = matches!(parent, Parent::Outbox { .. });
@@ -66,7 +69,8 @@ impl World<'_> {
             b.on_request(now);
         }
         let bucket = self.metrics.index(now);
-        self.metrics.clients[client as usize].buckets[bucket].calls += 1;
+        let metric = c.metric as usize;
+        self.metrics.clients[metric].buckets[bucket].calls += 1;
         let h = self.calls.insert(Call {
             client,
             target,
@@ -86,6 +90,9 @@ impl World<'_> {
             stage: 0,
             phase: Phase::Acquiring,
             holds: 0,
+            pin,
+            inst: pin,
+            breaker: NONE,
             attempt_req: None,
             attempt_timer: None,
             call_timer: None,
@@ -151,18 +158,27 @@ impl World<'_> {
                     }
                 }
                 Layer::Breaker => {
-                    if let Some(b) = self.clients[ci].breaker {
+                    let breaker = match self.breaker_for(h, outer, now) {
+                        Ok(b) => b,
+                        Err(r) => {
+                            self.count_no_upstream(ci, now);
+                            return self.fail_at(sched, h, outer, Outcome::Rejected(r));
+                        }
+                    };
+                    if let Some(b) = breaker {
                         let admission = self.breakers[b as usize].breaker.try_acquire(now);
                         self.observe_breaker(sched, b);
                         match admission {
                             Admission::Admitted => {
                                 let c = self.calls.get_mut(h).unwrap();
                                 c.holds |= HOLD_BREAKER;
+                                c.breaker = b;
                                 c.breaker_at = now;
                             }
                             Admission::Rejected(r) => {
                                 let bucket = self.metrics.index(now);
-                                self.metrics.clients[ci].buckets[bucket].breaker_rejections += 1;
+                                let m = self.clients[ci].metric as usize;
+                                self.metrics.clients[m].buckets[bucket].breaker_rejections += 1;
                                 return self.fail_at(sched, h, outer, Outcome::Rejected(r));
                             }
                         }
@@ -175,7 +191,8 @@ impl World<'_> {
                     c.attempt_deadline = SimTime::MAX;
                     let retried = c.attempts > 1;
                     let bucket = self.metrics.index(now);
-                    let cb = &mut self.metrics.clients[ci].buckets[bucket];
+                    let m = self.clients[ci].metric as usize;
+                    let cb = &mut self.metrics.clients[m].buckets[bucket];
                     cb.attempts += 1;
                     if retried {
                         cb.retries += 1;
@@ -210,11 +227,75 @@ impl World<'_> {
 
     fn count_bulkhead_rejection(&mut self, client: usize, now: SimTime) {
         let bucket = self.metrics.index(now);
-        self.metrics.clients[client].buckets[bucket].bulkhead_rejections += 1;
-        if let Some(svc) = self.model.clients.get(client).map(|c| c.caller) {
-            self.metrics.services[svc as usize].buckets[bucket].rejected
+        let c = &self.clients[client];
+        self.metrics.clients[c.metric as usize].buckets[bucket].bulkhead_rejections += 1;
+        if c.caller != NONE {
+            self.metrics.services[c.caller as usize].buckets[bucket].rejected
                 [reason_index(RejectReason::BulkheadFull)] += 1;
         }
+    }
+
+    fn count_no_upstream(&mut self, client: usize, now: SimTime) {
+        let c = &self.clients[client];
+        if c.caller != NONE {
+            let bucket = self.metrics.index(now);
+            self.metrics.services[c.caller as usize].buckets[bucket].rejected
+                [reason_index(RejectReason::NoHealthyUpstream)] += 1;
+        }
+    }
+
+    /// The breaker the call must pass: the edge's, or — with one breaker per callee
+    /// instance — the chosen instance's (the instance is picked here: outside the retry
+    /// the whole call goes to it, inside each attempt picks again). `Err` when no
+    /// instance can be picked.
+    fn breaker_for(
+        &mut self,
+        h: Handle,
+        outer: bool,
+        now: SimTime,
+    ) -> Result<Option<u32>, RejectReason> {
+        let call = *self.calls.get(h).unwrap();
+        let ci = call.client as usize;
+        if let Some(b) = self.clients[ci].breaker {
+            return Ok(Some(b));
+        }
+        if self.clients[ci].instance_breakers.is_none() {
+            return Ok(None);
+        }
+        let inst = if call.inst != NONE {
+            call.inst
+        } else {
+            self.pick(self.clients[ci].edge)
+                .ok_or(RejectReason::NoHealthyUpstream)?
+        };
+        let c = self.calls.get_mut(h).unwrap();
+        c.inst = inst;
+        if outer {
+            c.pin = inst;
+        }
+        let existing = self.clients[ci]
+            .instance_breakers
+            .as_ref()
+            .and_then(|v| v.get(inst as usize).copied())
+            .filter(|&b| b != NONE);
+        let b = match existing {
+            Some(b) => b,
+            None => {
+                let model = self.clients[ci].model;
+                let def = self.model.clients[model as usize]
+                    .breaker
+                    .expect("scoped breaker");
+                let metric = self.clients[ci].metric;
+                let b = self.new_breaker(def, metric, now);
+                let v = self.clients[ci].instance_breakers.as_mut().unwrap();
+                if v.len() <= inst as usize {
+                    v.resize(inst as usize + 1, NONE);
+                }
+                v[inst as usize] = b;
+                b
+            }
+        };
+        Ok(Some(b))
     }
 
     /// A layer refused: before the retry layer the whole call fails, after it the attempt.
@@ -344,19 +425,48 @@ impl World<'_> {
     fn release_breaker(&mut self, sched: &mut Scheduler<Ev>, h: Handle, outcome: Outcome) {
         let now = sched.now();
         let call = *self.calls.get(h).unwrap();
-        let b = self.clients[call.client as usize].breaker.unwrap();
-        self.calls.get_mut(h).unwrap().holds &= !HOLD_BREAKER;
+        let b = call.breaker;
+        let c = self.calls.get_mut(h).unwrap();
+        c.holds &= !HOLD_BREAKER;
+        c.breaker = NONE;
         self.breakers[b as usize]
             .breaker
             .on_outcome(now, outcome, now - call.breaker_at);
         self.observe_breaker(sched, b);
     }
 
-    /// Sends one attempt: a request to the target endpoint.
+    /// Sends one attempt: a request to the target endpoint, at the instance the edge's
+    /// balancer picks (or the pinned one).
     fn send(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
         let now = sched.now();
         let call = *self.calls.get(h).unwrap();
         let ci = call.client as usize;
+        let edge = self.clients[ci].edge;
+        let inst = if call.inst != NONE {
+            call.inst
+        } else {
+            match self.pick(edge) {
+                Some(i) => i,
+                None => {
+                    self.count_no_upstream(ci, now);
+                    return self.attempt_end(
+                        sched,
+                        h,
+                        Outcome::Rejected(RejectReason::NoHealthyUpstream),
+                        Quality::Full,
+                    );
+                }
+            }
+        };
+        let mut holds = call.holds;
+        if edge != NONE {
+            let active = &mut self.edges[edge as usize].active;
+            if active.len() <= inst as usize {
+                active.resize(inst as usize + 1, 0);
+            }
+            active[inst as usize] += 1;
+            holds |= HOLD_ACTIVE;
+        }
         let c = &mut self.clients[ci];
         let delay = match &c.network {
             Some(d) => d.sample(&mut c.net_rng),
@@ -371,6 +481,7 @@ impl World<'_> {
         let r = self.requests.insert(Request {
             endpoint: call.target,
             service,
+            instance: inst,
             step: 0,
             pending: 0,
             failed: None,
@@ -390,6 +501,8 @@ impl World<'_> {
         let c = self.calls.get_mut(h).unwrap();
         c.phase = Phase::InFlight;
         c.attempt_req = Some(r);
+        c.inst = inst;
+        c.holds = holds;
         if delay.is_zero() {
             self.admit(sched, r);
         } else {
@@ -477,6 +590,13 @@ impl World<'_> {
         if let Some(r) = call.attempt_req.and_then(|r| self.requests.get_mut(r)) {
             r.abandoned_at = sched.now();
         }
+        if call.holds & HOLD_ACTIVE != 0 {
+            self.calls.get_mut(h).unwrap().holds &= !HOLD_ACTIVE;
+            self.on_host_result(sched, self.clients[ci].edge, call.inst, outcome);
+        }
+        if call.pin == NONE {
+            self.calls.get_mut(h).unwrap().inst = NONE;
+        }
         if call.holds & HOLD_POOL != 0 {
             self.calls.get_mut(h).unwrap().holds &= !HOLD_POOL;
             self.release_pool(sched, self.clients[ci].pool.unwrap());
@@ -547,7 +667,8 @@ impl World<'_> {
                     && !b.try_acquire_retry(now, outcome, &mut call.ticket)
                 {
                     let bucket = self.metrics.index(now);
-                    self.metrics.clients[ci].buckets[bucket].budget_exhausted += 1;
+                    let m = client.metric as usize;
+                    self.metrics.clients[m].buckets[bucket].budget_exhausted += 1;
                     *self.calls.get_mut(h).unwrap() = call;
                     return self.finish_call(sched, h, outcome, quality);
                 }
@@ -601,11 +722,12 @@ impl World<'_> {
             b.on_call_finished(now, outcome, &call.ticket);
         }
         let bucket = self.metrics.index(now);
+        let m = client.metric as usize;
         let (outcome, quality) = if outcome.is_success() {
             client.fallback.on_success(now);
             (outcome, quality)
         } else {
-            self.metrics.clients[ci].buckets[bucket].failures += 1;
+            self.metrics.clients[m].buckets[bucket].failures += 1;
             if call.replay {
                 (outcome, quality)
             } else {
@@ -616,11 +738,11 @@ impl World<'_> {
                 match client.fallback.on_failure(now, intent) {
                     FallbackAnswer::Fail => (outcome, quality),
                     FallbackAnswer::Default | FallbackAnswer::Stale => {
-                        self.metrics.clients[ci].fallbacks += 1;
+                        self.metrics.clients[m].fallbacks += 1;
                         (Outcome::Success, Quality::Degraded)
                     }
                     FallbackAnswer::Pending => {
-                        self.metrics.clients[ci].captured += 1;
+                        self.metrics.clients[m].captured += 1;
                         self.schedule_drain(sched, ci as u32);
                         (Outcome::Success, Quality::Pending)
                     }
@@ -637,23 +759,79 @@ impl World<'_> {
                 client,
                 intent,
                 attempt,
-            } => {
-                let c = &mut self.clients[client as usize];
-                let success = outcome.is_success();
-                if let Some(ob) = c.fallback.outbox_mut() {
-                    match ob.on_drain_result(now, intent, attempt, success, &mut c.jitter) {
-                        DrainOutcome::Delivered => {
-                            self.metrics.clients[client as usize].delivered += 1
-                        }
-                        DrainOutcome::DeadLettered => {
-                            self.metrics.clients[client as usize].dead_lettered += 1;
-                            self.metrics.workloads[(intent >> 56) as usize].dead_lettered += 1;
-                        }
-                        DrainOutcome::RetryAt(_) | DrainOutcome::Unknown => {}
-                    }
+            } => self.on_replay_done(sched, client, intent, attempt, outcome.is_success()),
+            Parent::Probe {
+                prober,
+                slot,
+                session,
+            } => self.on_probe_done(sched, prober, slot, session, outcome),
+        }
+    }
+
+    /// An outbox replay ended (or was cut short by a restart: a failure).
+    fn on_replay_done(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        client: u32,
+        intent: u64,
+        attempt: u32,
+        success: bool,
+    ) {
+        let now = sched.now();
+        let c = &mut self.clients[client as usize];
+        let m = c.metric as usize;
+        if let Some(ob) = c.fallback.outbox_mut() {
+            match ob.on_drain_result(now, intent, attempt, success, &mut c.jitter) {
+                DrainOutcome::Delivered => self.metrics.clients[m].delivered += 1,
+                DrainOutcome::DeadLettered => {
+                    self.metrics.clients[m].dead_lettered += 1;
+                    self.metrics.workloads[(intent >> 56) as usize].dead_lettered += 1;
                 }
-                self.schedule_drain(sched, client);
+                DrainOutcome::RetryAt(_) | DrainOutcome::Unknown => {}
             }
+        }
+        self.schedule_drain(sched, client);
+    }
+
+    /// Ends a call whose caller's process died (a restart): every permit and timer goes,
+    /// nobody is told; a running attempt's request works on for nobody. An outbox replay
+    /// counts as failed (the outbox is durable and replays it later).
+    pub(crate) fn abort_call(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let now = sched.now();
+        let call = *self.calls.get(h).unwrap();
+        let ci = call.client as usize;
+        for t in [call.call_timer, call.step_timer, call.attempt_timer]
+            .into_iter()
+            .flatten()
+        {
+            sched.cancel(t);
+        }
+        if call.phase == Phase::Waiting {
+            self.unpark(sched, h);
+        }
+        if let Some(r) = call.attempt_req.and_then(|r| self.requests.get_mut(r)) {
+            r.abandoned_at = now;
+        }
+        if call.holds & HOLD_ACTIVE != 0 {
+            let edge = self.clients[ci].edge;
+            if let Some(a) = self.edges[edge as usize].active.get_mut(call.inst as usize) {
+                *a -= 1;
+            }
+        }
+        if call.holds & HOLD_POOL != 0 {
+            self.release_pool(sched, self.clients[ci].pool.unwrap());
+        }
+        if call.holds & HOLD_BULKHEAD != 0 {
+            self.release_bulkhead(sched, ci);
+        }
+        self.calls.remove(h);
+        if let Parent::Outbox {
+            client,
+            intent,
+            attempt,
+        } = call.parent
+        {
+            self.on_replay_done(sched, client, intent, attempt, false);
         }
     }
 
@@ -697,6 +875,7 @@ impl World<'_> {
                 SimTime::MAX,
                 workload,
                 0,
+                NONE,
             );
         }
         self.schedule_drain(sched, client);

@@ -1,13 +1,14 @@
-//! Services: the front door (faults, rate limit, shedding, queue), workers, and the
-//! execution of an endpoint's steps.
+//! Services: the front door of each instance (faults, rate limit, shedding, queue), its
+//! workers, and the execution of an endpoint's steps.
 //!
-//! A request takes a worker when it starts and gives it back only when it answers, so
-//! the time it spends waiting on downstream calls, timeouts and back-off sleeps is time
-//! the worker cannot serve anybody else: slowness downstream becomes thread exhaustion
-//! here, which is how failures cascade upwards.
+//! A request takes a worker of its instance when it starts and gives it back only when
+//! it answers, so the time it spends waiting on downstream calls, timeouts and back-off
+//! sleeps is time the worker cannot serve anybody else: slowness downstream becomes
+//! thread exhaustion here, which is how failures cascade upwards.
 //!
 //! Overload hurts: a long queue means late service, a full queue rejects at once, and a
-//! work step may grow with the number of requests in progress (`per_inflight`).
+//! work step may grow with the number of requests in progress at the instance
+//! (`per_inflight`). A container that is not running refuses connections.
 
 use crate::engine::Scheduler;
 use crate::model::graph::Step;
@@ -15,21 +16,21 @@ use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
 use crate::sim::slab::Handle;
-use crate::sim::world::{Ev, Parent, Quality, World};
+use crate::sim::state::{Ev, Life, NONE, Parent, Quality};
+use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
 
 use rand::Rng;
 
 impl World<'_> {
-    /// Workers usable now (fewer during a capacity-loss fault).
-    fn capacity(&self, svc: u32, now: SimTime) -> u32 {
+    /// Workers of one instance usable now (fewer during a capacity-loss fault).
+    fn capacity(&self, svc: u32, slot: u32, now: SimTime) -> u32 {
         let s = &self.services[svc as usize];
-        let mut cap = s.workers;
+        let mut cap = s.instances[slot as usize].workers;
         for &f in &s.faults {
             let f = &self.model.faults[f as usize];
             if let Some(w) = f.workers
-                && f.start <= now
-                && now < f.end
+                && f.hits(slot, now)
             {
                 cap = cap.min(w);
             }
@@ -37,22 +38,28 @@ impl World<'_> {
         cap
     }
 
-    /// A request reaches its service.
+    /// A request reaches its instance.
     pub(crate) fn admit(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
         let now = sched.now();
         let Some(req) = self.requests.get(h).copied() else {
             return;
         };
-        let svc = req.service;
+        let (svc, slot) = (req.service, req.instance);
         let b = self.metrics.index(now);
         if !req.rate_passed {
             self.metrics.services[svc as usize].buckets[b].arrivals += 1;
+            let life = self.services[svc as usize].instances[slot as usize].life;
+            if matches!(life, Life::Starting | Life::Gone) {
+                // Its container is not running: connection refused.
+                self.respond(sched, h, Outcome::ServerError, Quality::Full);
+                return;
+            }
             // Faults at the front door.
             let mut refuse = false;
             let mut hang = false;
             for &f in &self.services[svc as usize].faults {
                 let f = &self.model.faults[f as usize];
-                if f.start <= now && now < f.end && f.endpoint.is_none_or(|e| e == req.endpoint) {
+                if f.hits(slot, now) && f.endpoint.is_none_or(|e| e == req.endpoint) {
                     refuse |= f.refuse;
                     hang |= f.hang;
                 }
@@ -67,7 +74,8 @@ impl World<'_> {
                 self.respond(sched, h, Outcome::ServerError, Quality::Full);
                 return;
             }
-            if let Some(rl) = &mut self.services[svc as usize].rate_limit {
+            let inst = &mut self.services[svc as usize].instances[slot as usize];
+            if let Some(rl) = &mut inst.rate_limit {
                 match rl.try_acquire(now, 1) {
                     RateDecision::Now => {}
                     RateDecision::At(t) => {
@@ -82,15 +90,16 @@ impl World<'_> {
                 }
             }
         }
-        let cap = self.capacity(svc, now);
-        let s = &self.services[svc as usize];
-        if let Some(shed) = &s.shed
-            && !shed.admit_in_flight(req.class as usize, s.busy + s.queue.len() as u32, cap)
+        let cap = self.capacity(svc, slot, now);
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if let Some(shed) = &inst.shed
+            && !shed.admit_in_flight(req.class as usize, inst.busy + inst.queue.len() as u32, cap)
         {
             self.reject(sched, h, RejectReason::Shed);
             return;
         }
-        if let Some(limiter) = &mut self.services[svc as usize].limiter {
+        let inst = &mut self.services[svc as usize].instances[slot as usize];
+        if let Some(limiter) = &mut inst.limiter {
             match limiter.try_acquire(now) {
                 Some(p) => self.requests.get_mut(h).unwrap().permit = Some(p),
                 None => {
@@ -99,14 +108,17 @@ impl World<'_> {
                 }
             }
         }
-        let s = &self.services[svc as usize];
-        if s.busy < cap && s.queue.is_empty() {
+        let capacity = self.model.services[svc as usize].queue_capacity;
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if inst.busy < cap && inst.queue.is_empty() {
             self.start_request(sched, h);
-        } else if s.capacity.is_some_and(|c| s.queue.len() >= c as usize) {
+        } else if capacity.is_some_and(|c| inst.queue.len() >= c as usize) {
             self.reject(sched, h, RejectReason::QueueFull);
         } else {
-            self.touch_service(svc, now);
-            self.services[svc as usize].queue.push_back(h);
+            self.touch_instance(svc, slot, now);
+            self.services[svc as usize].instances[slot as usize]
+                .queue
+                .push_back(h);
         }
     }
 
@@ -118,24 +130,26 @@ impl World<'_> {
         self.respond(sched, h, Outcome::Rejected(why), Quality::Full);
     }
 
-    /// Starts queued requests while workers are free.
-    pub(crate) fn start_queued(&mut self, sched: &mut Scheduler<Ev>, svc: u32) {
+    /// Starts queued requests of one instance while its workers are free.
+    pub(crate) fn start_queued(&mut self, sched: &mut Scheduler<Ev>, svc: u32, slot: u32) {
         let now = sched.now();
+        let lifo =
+            self.model.services[svc as usize].discipline == crate::model::spec::Discipline::Lifo;
+        let timeout = self.model.services[svc as usize].queue_timeout;
         loop {
-            let cap = self.capacity(svc, now);
-            let s = &self.services[svc as usize];
-            if s.busy >= cap || s.queue.is_empty() {
+            let cap = self.capacity(svc, slot, now);
+            let inst = &self.services[svc as usize].instances[slot as usize];
+            if inst.busy >= cap || inst.queue.is_empty() {
                 return;
             }
-            self.touch_service(svc, now);
-            let s = &mut self.services[svc as usize];
-            let h = if s.lifo {
-                s.queue.pop_back()
+            self.touch_instance(svc, slot, now);
+            let inst = &mut self.services[svc as usize].instances[slot as usize];
+            let h = if lifo {
+                inst.queue.pop_back()
             } else {
-                s.queue.pop_front()
+                inst.queue.pop_front()
             }
             .unwrap();
-            let timeout = s.queue_timeout;
             let req = *self.requests.get(h).unwrap();
             if timeout.is_some_and(|t| now - req.arrived > t) {
                 self.reject(sched, h, RejectReason::QueueTimeout);
@@ -152,20 +166,16 @@ impl World<'_> {
     fn start_request(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
         let now = sched.now();
         let req = self.requests.get_mut(h).unwrap();
-        let svc = req.service;
+        let (svc, slot) = (req.service, req.instance);
         let endpoint = req.endpoint;
         req.started = Some(now);
-        self.touch_service(svc, now);
-        self.services[svc as usize].busy += 1;
+        self.touch_instance(svc, slot, now);
+        self.services[svc as usize].instances[slot as usize].busy += 1;
         // Injected errors fail at once (a fast 5xx).
         let mut error_rate: f64 = 0.0;
         for &f in &self.services[svc as usize].faults {
             let f = &self.model.faults[f as usize];
-            if f.error_rate > 0.0
-                && f.start <= now
-                && now < f.end
-                && f.endpoint.is_none_or(|e| e == endpoint)
-            {
+            if f.error_rate > 0.0 && f.hits(slot, now) && f.endpoint.is_none_or(|e| e == endpoint) {
                 error_rate = error_rate.max(f.error_rate);
             }
         }
@@ -195,8 +205,7 @@ impl World<'_> {
                 let mut multiplier = 1.0;
                 for &f in &self.services[svc].faults {
                     let f = &model.faults[f as usize];
-                    if f.start <= now && now < f.end && f.endpoint.is_none_or(|e| e == req.endpoint)
-                    {
+                    if f.hits(req.instance, now) && f.endpoint.is_none_or(|e| e == req.endpoint) {
                         if let Some(d) = &f.latency {
                             replaced = Some(d);
                         }
@@ -206,28 +215,36 @@ impl World<'_> {
                     }
                 }
                 let s = &mut self.services[svc];
+                let inst = &s.instances[req.instance as usize];
+                if now < inst.warm_until
+                    && let Some(w) = model.services[svc].warmup
+                {
+                    multiplier *= w.multiplier;
+                }
+                let busy = inst.busy as u64;
                 let base = replaced.unwrap_or(dist).sample(&mut s.rng);
                 let base = if multiplier == 1.0 {
                     base
                 } else {
                     base.mul_f64(multiplier)
                 };
-                let load =
-                    SimDuration::from_nanos(per_inflight.as_nanos().saturating_mul(s.busy as u64));
+                let load = SimDuration::from_nanos(per_inflight.as_nanos().saturating_mul(busy));
                 sched.schedule_in(base + load, Ev::WorkDone(h));
             }
             Step::Calls(calls) => {
                 self.requests.get_mut(h).unwrap().pending = calls.len() as u16;
                 for &c in calls {
+                    let client = self.client_of(req.service, req.instance, c.client);
                     self.start_call(
                         sched,
                         Parent::Request(h),
-                        c.client,
+                        client,
                         c.target,
                         c.critical,
                         req.deadline,
                         req.workload,
                         req.class,
+                        NONE,
                     );
                 }
             }
@@ -270,9 +287,11 @@ impl World<'_> {
             let sb = &mut self.metrics.services[svc].buckets[b];
             match cause {
                 Outcome::Timeout => sb.failed_timeout += 1,
-                Outcome::Rejected(r @ (RejectReason::CircuitOpen | RejectReason::BulkheadFull)) => {
-                    sb.rejected[reason_index(r)] += 1
-                }
+                Outcome::Rejected(
+                    r @ (RejectReason::CircuitOpen
+                    | RejectReason::BulkheadFull
+                    | RejectReason::NoHealthyUpstream),
+                ) => sb.rejected[reason_index(r)] += 1,
                 _ => sb.failed_downstream += 1,
             }
             self.complete(sched, h, Outcome::ServerError, Quality::Full);
@@ -292,9 +311,9 @@ impl World<'_> {
     ) {
         let now = sched.now();
         let req = *self.requests.get(h).unwrap();
-        let svc = req.service;
-        self.touch_service(svc, now);
-        self.services[svc as usize].busy -= 1;
+        let (svc, slot) = (req.service, req.instance);
+        self.touch_instance(svc, slot, now);
+        self.services[svc as usize].instances[slot as usize].busy -= 1;
         let b = self.metrics.index(now);
         self.metrics.services[svc as usize].buckets[b].completions += 1;
         if req.abandoned_at < now {
@@ -306,11 +325,15 @@ impl World<'_> {
                 (now - req.abandoned_at.max(req.started.unwrap_or(now))).as_secs_f64();
         }
         self.respond(sched, h, outcome, quality);
-        self.start_queued(sched, svc);
+        self.start_queued(sched, svc, slot);
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if inst.life == Life::Terminating && inst.busy == 0 && inst.queue.is_empty() {
+            self.instance_gone(sched, svc, slot);
+        }
     }
 
     /// Sends the answer back over the network and forgets the request.
-    fn respond(
+    pub(crate) fn respond(
         &mut self,
         sched: &mut Scheduler<Ev>,
         h: Handle,
@@ -322,13 +345,14 @@ impl World<'_> {
             // The concurrency limit learns from every request it admitted: an answer is an
             // RTT sample, a drop by the queue or the deadline is a load signal, an injected
             // instant error says nothing about load.
-            let s = &mut self.services[req.service as usize];
-            let limiter = s.limiter.as_mut().expect("a permit comes from the limiter");
+            let inst = &mut self.services[req.service as usize].instances[req.instance as usize];
             let now = sched.now();
-            match outcome {
-                Outcome::Rejected(_) => limiter.on_dropped(now, p, &mut s.limiter_rng),
-                Outcome::ServerError if req.started == Some(now) => limiter.on_ignore(p),
-                _ => limiter.on_success(now, p, &mut s.limiter_rng),
+            if let Some(limiter) = inst.limiter.as_mut() {
+                match outcome {
+                    Outcome::Rejected(_) => limiter.on_dropped(now, p, &mut inst.limiter_rng),
+                    Outcome::ServerError if req.started == Some(now) => limiter.on_ignore(p),
+                    _ => limiter.on_success(now, p, &mut inst.limiter_rng),
+                }
             }
         }
         let client = &mut self.clients[req.client as usize];

@@ -13,7 +13,8 @@ use crate::engine::Scheduler;
 use crate::model::graph::Arrivals;
 use crate::policy::Outcome;
 use crate::sim::metrics::{FailReason, UserOutcome};
-use crate::sim::world::{Ev, Parent, Quality, World};
+use crate::sim::state::{Ev, NONE, Parent, Quality};
+use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
 
 /// Closed-population index of open-loop users.
@@ -80,6 +81,7 @@ impl World<'_> {
             SimTime::MAX,
             w as u8,
             wl.priority,
+            NONE,
         );
     }
 
