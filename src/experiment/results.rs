@@ -257,6 +257,10 @@ pub fn series(r: &RunReport) -> Vec<(String, Vec<f64>)> {
             ));
             for (k, inst) in s.instances.iter().enumerate() {
                 out.push((
+                    format!("arrivals_per_s:{}#{k}", s.name),
+                    per_bucket(&|i| inst.arrivals[i] as f64 / width),
+                ));
+                out.push((
                     format!("busy:{}#{k}", s.name),
                     per_bucket(&|i| inst.busy_area[i] / width),
                 ));

@@ -254,9 +254,12 @@ pub struct ServiceBucket {
     pub restarts: u64,
 }
 
-/// Busy workers and queue length of one instance, per bucket (small fleets only).
+/// Arrivals, busy workers and queue length of one instance, per bucket (small fleets
+/// only).
 #[derive(Clone, Debug, Default)]
 pub struct InstanceSeries {
+    /// Requests that reached the instance (probes and health checks included).
+    pub arrivals: Vec<u64>,
     /// Worker-seconds busy.
     pub busy_area: Vec<f64>,
     /// Request-seconds queued.
@@ -293,6 +296,7 @@ impl ServiceMetrics {
             let n = self.buckets.len();
             self.instances = (0..max_instances)
                 .map(|_| InstanceSeries {
+                    arrivals: vec![0; n],
                     busy_area: vec![0.0; n],
                     queue_area: vec![0.0; n],
                 })

@@ -47,7 +47,11 @@ impl World<'_> {
         let (svc, slot) = (req.service, req.instance);
         let b = self.metrics.index(now);
         if !req.rate_passed {
-            self.metrics.services[svc as usize].buckets[b].arrivals += 1;
+            let sm = &mut self.metrics.services[svc as usize];
+            sm.buckets[b].arrivals += 1;
+            if let Some(series) = sm.instances.get_mut(slot as usize) {
+                series.arrivals[b] += 1;
+            }
             let life = self.services[svc as usize].instances[slot as usize].life;
             if matches!(life, Life::Starting | Life::Gone) {
                 // Its container is not running: connection refused.

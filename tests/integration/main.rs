@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod fleets;
 mod mechanisms;
 mod scenarios;
 mod world;
