@@ -32,6 +32,12 @@ use crate::sim::state::{
 };
 use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
+use rand::Rng;
+
+/// A uniformly random instant within the first `period`, whole nanoseconds.
+fn random_phase(period: SimDuration, rng: &mut SimRng) -> SimTime {
+    SimTime::from_nanos(rng.random_range(0..period.as_nanos().max(1)))
+}
 
 fn layer_pos(layers: &[Layer], l: Layer) -> usize {
     layers.iter().position(|x| *x == l).unwrap_or(0)
@@ -132,6 +138,8 @@ impl<'m> World<'m> {
             busy_ns: 0,
             busy_mark: 0,
             restarts: 0,
+            created_at: None,
+            pending: false,
             clients: Vec::new(),
         }
     }
@@ -317,6 +325,7 @@ impl<'m> World<'m> {
                 replicas: s.instances,
                 hpa: s.autoscale.map(|a| Hpa::new(a).expect("validated")),
                 last_sync: SimTime::ZERO,
+                pods: Default::default(),
                 ready: s.instances,
                 fleet_last: SimTime::ZERO,
                 edges_in: Vec::new(),
@@ -439,6 +448,13 @@ impl<'m> World<'m> {
         (self.clients.len() - 1) as u32
     }
 
+    /// The stream that places the probes of the instances running at the start: they were
+    /// started at unrelated times before the run, so their probe clocks are not in step.
+    fn phase_rng(&self) -> SimRng {
+        self.streams
+            .stream(StreamKind::Prober, self.probers.len() as u32 | 1 << 30)
+    }
+
     fn build_probers(&mut self) {
         let model = self.model;
         for (s, svc) in model.services.iter().enumerate() {
@@ -449,6 +465,7 @@ impl<'m> World<'m> {
             for (kind, probe) in probes {
                 let Some(probe) = probe else { continue };
                 let name = format!("probe:{}:{kind:?}", svc.name).to_lowercase();
+                let mut phase = self.phase_rng();
                 let client = self.probe_client(probe.timing.timeout, None, name);
                 let slots = (0..svc.instances)
                     .map(|_| ProbeSlot {
@@ -456,7 +473,7 @@ impl<'m> World<'m> {
                         active: true,
                         health: HostHealth::passing(),
                         state: ProbeState::passing(kind),
-                        ticker: ProbeTicker::new(SimTime::ZERO),
+                        ticker: ProbeTicker::new(random_phase(probe.timing.period, &mut phase)),
                         sent_to: 0,
                     })
                     .collect();
@@ -477,6 +494,7 @@ impl<'m> World<'m> {
         for (c, m) in model.clients.iter().enumerate() {
             let Some(hc) = &m.health_check else { continue };
             let n = model.services[m.callee as usize].instances;
+            let mut phase = self.phase_rng();
             let client = self.probe_client(
                 hc.config.timeout,
                 m.network.clone(),
@@ -497,7 +515,7 @@ impl<'m> World<'m> {
                         active: true,
                         health: HostHealth::passing(),
                         state: ProbeState::passing(ProbeKind::Readiness),
-                        ticker: ProbeTicker::new(SimTime::ZERO),
+                        ticker: ProbeTicker::new(random_phase(hc.config.interval, &mut phase)),
                         sent_to: 0,
                     })
                     .collect(),

@@ -39,13 +39,14 @@ impl World<'_> {
         &mut slots[slot as usize]
     }
 
-    /// The first checks and ticks of the instances that exist at the start.
+    /// The first checks and ticks of the instances that exist at the start, at the random
+    /// phases they were given.
     pub(crate) fn start_probers(&mut self, sched: &mut Scheduler<Ev>) {
         for (p, prober) in self.probers.iter().enumerate() {
             for (slot, s) in prober.slots.iter().enumerate() {
                 if s.active {
                     sched.schedule_at(
-                        SimTime::ZERO,
+                        s.ticker.next_tick(),
                         Ev::ProbeTick {
                             prober: p as u32,
                             slot: slot as u32,
