@@ -121,6 +121,50 @@ pub struct PodUsage {
     pub request: i64,
 }
 
+/// The pods of one target as the replica calculator groups them (`groupPods`).
+#[derive(Clone, Debug, Default)]
+pub struct Pods {
+    /// Pods whose usage counts.
+    pub ready: Vec<PodUsage>,
+    /// Pending, or unready in a way that makes their usage meaningless.
+    pub unready: Vec<PodUsage>,
+    /// Running pods without usage (a container restarting).
+    pub missing: Vec<PodUsage>,
+}
+
+impl Pods {
+    /// Empties the groups (the buffers are kept).
+    pub fn clear(&mut self) {
+        self.ready.clear();
+        self.unready.clear();
+        self.missing.clear();
+    }
+}
+
+/// `--horizontal-pod-autoscaler-cpu-initialization-period`.
+pub const CPU_INITIALIZATION_PERIOD: SimDuration = SimDuration::from_secs(300);
+/// `--horizontal-pod-autoscaler-initial-readiness-delay`.
+pub const INITIAL_READINESS_DELAY: SimDuration = SimDuration::from_secs(30);
+
+/// Where a running pod's usage goes (`groupPods`, for CPU): `true` if it is unready.
+/// `started` is the pod's start (`None`: long before the run), `ready`/`since` its Ready
+/// condition and last transition, and `window` the span its usage sample covers. Within
+/// the initialisation period a pod is unready unless it has been ready for a whole
+/// window; after it, only a pod that is not ready and never became ready since its start.
+pub fn pod_unready(
+    now: SimTime,
+    started: Option<SimTime>,
+    ready: bool,
+    since: SimTime,
+    window: SimDuration,
+) -> bool {
+    match started {
+        Some(start) if start + CPU_INITIALIZATION_PERIOD > now => !ready || now < since + window,
+        Some(start) => !ready && start + INITIAL_READINESS_DELAY > since,
+        None => false,
+    }
+}
+
 /// The controller's state for one target: past recommendations and scale events.
 #[derive(Clone, Debug)]
 pub struct Hpa {
@@ -148,9 +192,9 @@ impl Hpa {
     }
 
     /// The replica calculator (`GetResourceReplicas`): the raw recommendation from the
-    /// ready pods' usage, with `unready` pods that have no usable metrics.
-    pub fn calculate(&self, current: u32, ready: &[PodUsage], unready: &[PodUsage]) -> u32 {
-        if ready.is_empty() {
+    /// pods as [`group_pod`] sorted them.
+    pub fn calculate(&self, current: u32, pods: &Pods) -> u32 {
+        if pods.ready.is_empty() {
             return current; // "did not receive metrics for any ready pods"
         }
         let target = self.cfg.target_percent() as f64;
@@ -158,44 +202,53 @@ impl Hpa {
             let (usage, request) = pods.fold((0i64, 0i64), |a, p| (a.0 + p.0, a.1 + p.1));
             ((usage * 100) / request.max(1)) as f64 / target
         };
-        let usage_ratio = ratio(&mut ready.iter().map(|p| (p.usage, p.request)));
-        let rebalance = !unready.is_empty() && usage_ratio > 1.0;
-        if !rebalance {
+        let usage_ratio = ratio(&mut pods.ready.iter().map(|p| (p.usage, p.request)));
+        let rebalance = !pods.unready.is_empty() && usage_ratio > 1.0;
+        if !rebalance && pods.missing.is_empty() {
             if (1.0 - usage_ratio).abs() <= self.cfg.tolerance {
                 return current;
             }
-            return (usage_ratio * ready.len() as f64).ceil() as u32;
+            return (usage_ratio * pods.ready.len() as f64).ceil() as u32;
         }
-        // Scale-up with unready pods: they count as using nothing.
-        let new_ratio = ratio(
-            &mut ready
-                .iter()
-                .map(|p| (p.usage, p.request))
-                .chain(unready.iter().map(|p| (0, p.request))),
-        );
-        if (1.0 - new_ratio).abs() <= self.cfg.tolerance || new_ratio < 1.0 {
+        // Missing pods use their whole request on a scale-down and nothing on a scale-up;
+        // on a scale-up, unready pods count as using nothing too.
+        let missing_usage = |p: &PodUsage| if usage_ratio < 1.0 { p.request } else { 0 };
+        let mut counted = pods.ready.len();
+        let with_missing = pods
+            .ready
+            .iter()
+            .map(|p| (p.usage, p.request))
+            .chain(pods.missing.iter().map(|p| (missing_usage(p), p.request)));
+        let new_ratio = if rebalance {
+            counted += pods.missing.len() + pods.unready.len();
+            ratio(&mut with_missing.chain(pods.unready.iter().map(|p| (0, p.request))))
+        } else {
+            counted += pods.missing.len();
+            ratio(&mut with_missing.into_iter())
+        };
+        if (1.0 - new_ratio).abs() <= self.cfg.tolerance
+            || (usage_ratio < 1.0 && new_ratio > 1.0)
+            || (usage_ratio > 1.0 && new_ratio < 1.0)
+        {
             return current;
         }
-        let new = (new_ratio * (ready.len() + unready.len()) as f64).ceil() as u32;
-        if new < current { current } else { new }
+        let new = (new_ratio * counted as f64).ceil() as u32;
+        if (new_ratio < 1.0 && new > current) || (new_ratio > 1.0 && new < current) {
+            return current;
+        }
+        new
     }
 
     /// One sync: the replica count to set now, given the current count and the pods'
     /// usage over the last sync period. Records the recommendation and the scale event.
-    pub fn reconcile(
-        &mut self,
-        now: SimTime,
-        current: u32,
-        ready: &[PodUsage],
-        unready: &[PodUsage],
-    ) -> u32 {
+    pub fn reconcile(&mut self, now: SimTime, current: u32, pods: &Pods) -> u32 {
         let (min, max) = (self.cfg.min, self.cfg.max);
         let desired = if current > max {
             max
         } else if current < min {
             min
         } else {
-            let raw = self.calculate(current, ready, unready);
+            let raw = self.calculate(current, pods);
             let stabilized = self.stabilize(now, current, raw);
             self.limit_rate(now, current, stabilized)
         };
@@ -289,6 +342,13 @@ mod tests {
         }
     }
 
+    fn ready(n: usize, busy: f64) -> Pods {
+        Pods {
+            ready: pods(n, busy),
+            ..Pods::default()
+        }
+    }
+
     fn pods(n: usize, busy: f64) -> Vec<PodUsage> {
         vec![
             PodUsage {
@@ -306,39 +366,73 @@ mod tests {
         fn desired_is_ceil_of_ready_pods_times_utilisation_over_target() {
             let h = Hpa::new(cfg(1, 100, 0.6)).unwrap();
             // 4 pods at 90 %: ratio 1.5 → 6.
-            assert_eq!(h.calculate(4, &pods(4, 0.9), &[]), 6);
+            assert_eq!(h.calculate(4, &ready(4, 0.9)), 6);
             // 3 pods at 100 %: 100/60 = 1.667 → ceil(5.0) = 5.
-            assert_eq!(h.calculate(3, &pods(3, 1.0), &[]), 5);
+            assert_eq!(h.calculate(3, &ready(3, 1.0)), 5);
             // 10 pods at 30 %: ratio 0.5 → 5.
-            assert_eq!(h.calculate(10, &pods(10, 0.3), &[]), 5);
+            assert_eq!(h.calculate(10, &ready(10, 0.3)), 5);
         }
 
         #[test]
         fn nothing_changes_inside_the_tolerance() {
             let h = Hpa::new(cfg(1, 100, 0.6)).unwrap();
             // 65 % / 60 % = 1.083: within 10 %.
-            assert_eq!(h.calculate(4, &pods(4, 0.65), &[]), 4);
+            assert_eq!(h.calculate(4, &ready(4, 0.65)), 4);
             // 67 % / 60 % = 1.117: outside.
-            assert_eq!(h.calculate(4, &pods(4, 0.67), &[]), 5);
+            assert_eq!(h.calculate(4, &ready(4, 0.67)), 5);
         }
 
         #[test]
         fn utilisation_is_a_truncated_whole_percent() {
             let h = Hpa::new(cfg(1, 100, 0.5)).unwrap();
             // 54.9 % truncates to 54: 54/50 = 1.08, inside the tolerance.
-            assert_eq!(h.calculate(2, &pods(2, 0.549), &[]), 2);
+            assert_eq!(h.calculate(2, &ready(2, 0.549)), 2);
             // Exactly 10 % off is outside, as in the controller: in floating point
             // |1 − 55/50| = 0.10000000000000009 > 0.1.
-            assert_eq!(h.calculate(2, &pods(2, 0.559), &[]), 3);
+            assert_eq!(h.calculate(2, &ready(2, 0.559)), 3);
         }
 
         #[test]
         fn unready_pods_count_as_idle_on_a_scale_up() {
             let h = Hpa::new(cfg(1, 100, 0.5)).unwrap();
+            let with = |unready: usize| Pods {
+                ready: pods(2, 1.0),
+                unready: pods(unready, 0.0),
+                missing: Vec::new(),
+            };
             // 2 ready at 100 % and 2 unready: (2000 + 0) / 4000 = 50 % → ratio 1.0: no change.
-            assert_eq!(h.calculate(4, &pods(2, 1.0), &pods(2, 0.0)), 4);
+            assert_eq!(h.calculate(4, &with(2)), 4);
             // 2 ready at 100 % and 1 unready: 66 % → 1.32 → ceil(3.96) = 4.
-            assert_eq!(h.calculate(3, &pods(2, 1.0), &pods(1, 0.0)), 4);
+            assert_eq!(h.calculate(3, &with(1)), 4);
+        }
+
+        #[test]
+        fn missing_pods_count_as_full_going_down_and_idle_going_up() {
+            let h = Hpa::new(cfg(1, 100, 0.5)).unwrap();
+            let with = |busy: f64| Pods {
+                ready: pods(3, busy),
+                unready: Vec::new(),
+                missing: pods(1, 0.0),
+            };
+            // 3 at 20 % want 2 of 4 without the missing one; counted at 100 % it is
+            // (600 + 1000) / 4000 = 40 % → 0.8 → ceil(3.2) = 4: no change.
+            assert_eq!(h.calculate(4, &with(0.2)), 4);
+            // 3 at 100 % with one missing at 0: 75 % → 1.5 → 6.
+            assert_eq!(h.calculate(4, &with(1.0)), 6);
+        }
+
+        #[test]
+        fn which_pods_are_unready() {
+            let w = secs(15);
+            // Pods from before the run count unless… never: they have been ready before.
+            assert!(!pod_unready(t_s(100), None, false, t_s(90), w));
+            // A young pod counts once it has been ready for a whole window.
+            assert!(pod_unready(t_s(100), Some(t_s(50)), true, t_s(90), w));
+            assert!(!pod_unready(t_s(110), Some(t_s(50)), true, t_s(90), w));
+            assert!(pod_unready(t_s(110), Some(t_s(50)), false, t_s(90), w));
+            // An old pod that flapped to unready still counts; one never ready does not.
+            assert!(!pod_unready(t_s(1000), Some(t_s(50)), false, t_s(900), w));
+            assert!(pod_unready(t_s(1000), Some(t_s(50)), false, t_s(60), w));
         }
     }
 
@@ -348,43 +442,43 @@ mod tests {
         #[test]
         fn clamps_to_min_and_max_first() {
             let mut h = Hpa::new(cfg(3, 5, 0.6)).unwrap();
-            assert_eq!(h.reconcile(t_s(15), 2, &pods(2, 0.0), &[]), 3);
-            assert_eq!(h.reconcile(t_s(30), 9, &pods(9, 1.0), &[]), 5);
+            assert_eq!(h.reconcile(t_s(15), 2, &ready(2, 0.0)), 3);
+            assert_eq!(h.reconcile(t_s(30), 9, &ready(9, 1.0)), 5);
         }
 
         #[test]
         fn scale_up_is_limited_to_double_or_four_more_per_period() {
             let mut h = Hpa::new(cfg(1, 100, 0.1)).unwrap();
             // 2 pods at 100 % want 20; the limit is max(2×2, 2+4) = 6.
-            assert_eq!(h.reconcile(t_s(15), 2, &pods(2, 1.0), &[]), 6);
+            assert_eq!(h.reconcile(t_s(15), 2, &ready(2, 1.0)), 6);
             // 15 s later the previous event has left the period: max(12, 10) = 12.
-            assert_eq!(h.reconcile(t_s(30), 6, &pods(6, 1.0), &[]), 12);
-            assert_eq!(h.reconcile(t_s(45), 12, &pods(12, 1.0), &[]), 24);
+            assert_eq!(h.reconcile(t_s(30), 6, &ready(6, 1.0)), 12);
+            assert_eq!(h.reconcile(t_s(45), 12, &ready(12, 1.0)), 24);
         }
 
         #[test]
         fn scale_down_waits_for_the_stabilization_window() {
             let mut h = Hpa::new(cfg(1, 100, 0.5)).unwrap();
-            assert_eq!(h.reconcile(t_s(0), 10, &pods(10, 0.5), &[]), 10);
+            assert_eq!(h.reconcile(t_s(0), 10, &ready(10, 0.5)), 10);
             // Load drops: the raw recommendation is 2, but 10 was recommended within 5 min.
             let mut t = 15;
             while t < 300 {
-                assert_eq!(h.reconcile(t_s(t), 10, &pods(10, 0.1), &[]), 10, "t = {t}");
+                assert_eq!(h.reconcile(t_s(t), 10, &ready(10, 0.1)), 10, "t = {t}");
                 t += 15;
             }
             // Once every recommendation of 10 is older than the window, it goes down.
-            assert_eq!(h.reconcile(t_s(315), 10, &pods(10, 0.1), &[]), 2);
+            assert_eq!(h.reconcile(t_s(315), 10, &ready(10, 0.1)), 2);
         }
 
         #[test]
         fn the_highest_recommendation_of_the_window_wins() {
             let mut h = Hpa::new(cfg(1, 100, 0.5)).unwrap();
-            h.reconcile(t_s(0), 10, &pods(10, 0.5), &[]);
+            h.reconcile(t_s(0), 10, &ready(10, 0.5));
             // A brief dip to 4 then 6: the window still holds 10.
-            assert_eq!(h.reconcile(t_s(15), 10, &pods(10, 0.2), &[]), 10);
+            assert_eq!(h.reconcile(t_s(15), 10, &ready(10, 0.2)), 10);
             // After the 10 ages out (t > 300), the highest left in the window is 6.
-            h.reconcile(t_s(100), 10, &pods(10, 0.3), &[]);
-            assert_eq!(h.reconcile(t_s(301), 10, &pods(10, 0.1), &[]), 6);
+            h.reconcile(t_s(100), 10, &ready(10, 0.3));
+            assert_eq!(h.reconcile(t_s(301), 10, &ready(10, 0.1)), 6);
         }
     }
 

@@ -15,7 +15,7 @@
 
 use crate::engine::Scheduler;
 use crate::policy::balancer::{HostSource, in_panic};
-use crate::policy::hpa::PodUsage;
+use crate::policy::hpa::{PodUsage, pod_unready};
 use crate::policy::outlier::{Changes, HostResult};
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::for_each_span;
@@ -344,6 +344,7 @@ impl World<'_> {
         self.touch_instance(svc, slot, now);
         let inst = &mut self.services[svc as usize].instances[slot as usize];
         inst.life = Life::Running;
+        inst.pending = false;
         inst.started_at = now;
         inst.last_change = now;
         inst.warm_until = model.warmup.map_or(SimTime::ZERO, |w| now + w.duration);
@@ -387,6 +388,9 @@ impl World<'_> {
         inst.incarnation += 1;
         inst.last_change = now;
         inst.busy_mark = inst.busy_ns;
+        inst.created_at = Some(now);
+        inst.pending = true;
+        inst.restarts = 0;
         let incarnation = inst.incarnation;
         self.start_workers(sched, svc, slot);
         sched.schedule_at(
@@ -469,21 +473,31 @@ impl World<'_> {
         }
         let s = &mut self.services[svc as usize];
         let last = s.last_sync;
-        let (mut ready, mut unready) = (Vec::new(), Vec::new());
+        let window = now - last;
+        let mut pods = std::mem::take(&mut s.pods);
+        pods.clear();
         for inst in &mut s.instances {
             let request = inst.workers as i64 * 1000;
             let busy = inst.busy_ns - inst.busy_mark;
             inst.busy_mark = inst.busy_ns;
+            let idle = PodUsage { usage: 0, request };
             match inst.life {
-                Life::Running if inst.ready && inst.ready_since <= last && now > last => {
-                    let period = (now - last).as_nanos() as u128;
-                    ready.push(PodUsage {
-                        usage: (busy * 1000 / period) as i64,
-                        request,
-                    });
-                }
-                Life::Running | Life::Starting => unready.push(PodUsage { usage: 0, request }),
                 Life::Terminating | Life::Gone => {}
+                // A pod being scheduled is Pending; a restarting container has no usage.
+                Life::Starting if inst.pending => pods.unready.push(idle),
+                Life::Starting => pods.missing.push(idle),
+                Life::Running => {
+                    if pod_unready(now, inst.created_at, inst.ready, inst.ready_since, window)
+                        || window.is_zero()
+                    {
+                        pods.unready.push(idle);
+                    } else {
+                        pods.ready.push(PodUsage {
+                            usage: (busy * 1000 / window.as_nanos() as u128) as i64,
+                            request,
+                        });
+                    }
+                }
             }
         }
         s.last_sync = now;
@@ -494,11 +508,8 @@ impl World<'_> {
             .expect("syncs only autoscaled services")
             .config()
             .sync;
-        let desired = s
-            .hpa
-            .as_mut()
-            .unwrap()
-            .reconcile(now, current, &ready, &unready);
+        let desired = s.hpa.as_mut().unwrap().reconcile(now, current, &pods);
+        s.pods = pods;
         if desired > current {
             for _ in current..desired {
                 self.add_instance(sched, svc);

@@ -18,7 +18,7 @@ use crate::policy::circuit_breaker::{BreakerState, CircuitBreaker};
 use crate::policy::concurrency_limit::{Permit, SimpleLimiter};
 use crate::policy::fallback::Fallback;
 use crate::policy::health_check::{HealthCheckConfig, HostHealth};
-use crate::policy::hpa::Hpa;
+use crate::policy::hpa::{Hpa, Pods};
 use crate::policy::outlier::OutlierDetector;
 use crate::policy::probe::{ProbeKind, ProbeState, ProbeTicker, ProbeTiming};
 use crate::policy::rate_limit::RateLimiter;
@@ -251,6 +251,10 @@ pub(crate) struct InstanceRt {
     /// `busy_ns` at the autoscaler's last sync.
     pub busy_mark: u128,
     pub restarts: u32,
+    /// When its pod was created (`None`: before the run).
+    pub created_at: Option<SimTime>,
+    /// Scheduled and never run yet (a Pending pod).
+    pub pending: bool,
     /// Runtime client stacks of this instance, one per model client the service calls
     /// through (in the order of [`ServiceRt::model_clients`]).
     pub clients: Vec<u32>,
@@ -265,6 +269,8 @@ pub(crate) struct ServiceRt {
     pub replicas: u32,
     pub hpa: Option<Hpa>,
     pub last_sync: SimTime,
+    /// The autoscaler's grouping of pods, kept to reuse its buffers.
+    pub pods: Pods,
     /// Instances in the endpoints now.
     pub ready: u32,
     /// When the ready / replica integrals were last brought up to date.
