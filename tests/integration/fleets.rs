@@ -346,9 +346,10 @@ steps = [{ work = { constant = "1ms" } }]
             .iter()
             .position(|b| b.restarts > 0)
             .expect("a restart");
-        // The first probe at 0 s passes; the one at 20 s waits behind ~60 requests.
-        assert_eq!(first, 21, "restarted when the 20 s probe timed out");
-        assert!(s.buckets[first - 1].queue_area > 40.0);
+        // The probe clock has a random phase; the first probe that waits behind the
+        // queue (within the first two periods) times out.
+        assert!(first < 41, "restarted at {first} s");
+        assert!(s.buckets[first - 1].queue_area > 10.0);
         for b in &s.buckets[first + 1..first + 10] {
             assert_eq!(b.queue_area, 0.0, "nothing queues at a restarting instance");
             assert_eq!(b.busy_area, 0.0);
