@@ -1,35 +1,56 @@
 //! Running the plan: every job (variant × point × replication) is an independent
-//! simulation, run on all cores with rayon, in chunks taken in plan order.
+//! simulation, run on a pool of worker threads that take jobs in plan order.
 //!
 //! Results are folded into the output in plan order (a reorder buffer behind the
-//! workers), and with exact integer accumulators
-//! ([`super::results::Acc`]), so the files are byte-identical whatever `--threads` is.
+//! workers), and with exact integer accumulators ([`super::results::Acc`]), so the files
+//! are byte-identical whatever `--threads` is, however the plan is sharded, and however
+//! often it was interrupted: a finished job is saved to a [`JobStore`] by the worker that
+//! ran it, and a resumed run folds the saved result exactly where it would have folded
+//! the fresh one.
+//!
+//! Memory: each run is bounded by its guards ([`super::limits`]); the runner runs at
+//! most as many jobs at once as those bounds fit in the free memory it is told about.
+//! Interrupts: when [`RunOptions::stop`] is set, workers take no new job, running jobs
+//! give up at their next guard step, and [`run`] returns [`RunnerError::Interrupted`].
 //! The progress bar (jobs done, ETA, simulated events per second) is the only place here
 //! that reads the wall clock.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::RunError;
-use crate::experiment::results::{GroupSeries, run_values, series};
+use crate::experiment::limits;
+use crate::experiment::results::{GroupSeries, Series, run_values, series};
 use crate::experiment::spec::{Experiment, Job};
-use crate::sim::{RunConfig, World};
+use crate::sim::{RunConfig, World, drain_time};
 
-/// One run's per-bucket series, `(metric, values)`.
-type Series = Vec<(String, Vec<f64>)>;
+/// Where finished jobs are kept so that an interrupted run can resume. Implemented by
+/// [`super::checkpoint::Checkpoints`]; the runner never touches files itself.
+pub trait JobStore: Sync {
+    /// The saved result of `job`, if it was saved intact.
+    fn load(&self, job: &Job) -> Option<(JobResult, Series)>;
+    /// Saves a finished job. An error stops the run (results could not be kept).
+    fn save(&self, result: &JobResult, series: &Series) -> Result<(), String>;
+}
 
 /// How to run.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RunOptions {
+#[derive(Clone, Copy, Default)]
+pub struct RunOptions<'a> {
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
     /// Run only slice `K` of `N` (1-based K): jobs whose index ≡ K−1 (mod N).
     pub shard: Option<(usize, usize)>,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// Free memory in bytes; when given, fewer jobs run at once if their guards need it.
+    pub free_memory: Option<u64>,
+    /// Set (by a signal handler) to stop: no new jobs, running ones give up.
+    pub stop: Option<&'a AtomicBool>,
+    /// Saves finished jobs and provides those saved by an earlier, interrupted run.
+    pub store: Option<&'a dyn JobStore>,
 }
 
 /// One finished job.
@@ -39,6 +60,8 @@ pub struct JobResult {
     pub job: Job,
     /// Values of [`super::results::RUN_METRICS`].
     pub values: Vec<f64>,
+    /// What stopped the run, for a diverged run (`Divergence::describe`).
+    pub diverged: Option<String>,
 }
 
 /// Everything the runner keeps.
@@ -48,16 +71,23 @@ pub struct Results {
     pub rows: Vec<JobResult>,
     /// Accumulated series per variant × point (`variant * points + point`).
     pub groups: Vec<GroupSeries>,
-    /// Events simulated in total.
+    /// Events simulated by this invocation (jobs reused from a store not included).
     pub events: u64,
+    /// Jobs taken from the store instead of being run.
+    pub reused: usize,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// For people: fewer threads than asked, and why.
+    pub notes: Vec<String>,
     /// Wall time.
     pub wall: Duration,
 }
 
-/// A job that could not finish. Consequence: no output was written.
+/// A job that could not finish, or a run that was stopped. Consequence: no output was
+/// written (finished jobs are in the store, if there is one).
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    /// A simulation stopped (event guard).
+    /// A simulation failed.
     #[error("variant {variant:?}{point}, replication {replication}: {error}")]
     Run {
         /// Variant name.
@@ -77,6 +107,17 @@ pub enum RunnerError {
         /// Why.
         message: String,
     },
+    /// A finished job could not be saved.
+    #[error("cannot save a finished job: {0}")]
+    Store(String),
+    /// [`RunOptions::stop`] was set.
+    #[error("interrupted after {done} of {total} jobs")]
+    Interrupted {
+        /// Jobs finished (and saved, when there is a store).
+        done: usize,
+        /// Jobs of this run (the shard's, with `--shard`).
+        total: usize,
+    },
 }
 
 /// The run settings of `job`.
@@ -87,25 +128,43 @@ pub fn run_config(exp: &Experiment, job: &Job) -> RunConfig {
         seed: exp.spec.seed,
         replication: job.replication as u64,
         good_ratio_below: exp.spec.outage.good_ratio_below,
-        max_events: exp
-            .spec
-            .max_events
-            .unwrap_or(RunConfig::default().max_events),
+        max_events: exp.limits.max_events,
+        max_in_flight: exp.limits.max_in_flight,
     }
+}
+
+/// The jobs of the plan, or of one shard.
+pub fn shard_jobs(exp: &Experiment, shard: Option<(usize, usize)>) -> Vec<Job> {
+    exp.jobs()
+        .into_iter()
+        .filter(|j| shard.is_none_or(|(k, n)| j.index % n == k - 1))
+        .collect()
+}
+
+/// The most memory one job of `exp` can take before its guards stop it.
+fn per_run_bytes(exp: &Experiment) -> u64 {
+    exp.models
+        .iter()
+        .map(|m| {
+            let buckets = (exp.spec.duration + drain_time(m))
+                .as_nanos()
+                .div_ceil(exp.spec.bucket.as_nanos());
+            limits::run_memory_bytes(&exp.limits, m, buckets)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Runs the jobs of the plan (or of one shard).
 #[allow(clippy::disallowed_methods)] // wall time for the progress bar and the report only
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> {
-    let jobs: Vec<Job> = exp
-        .jobs()
-        .into_iter()
-        .filter(|j| opts.shard.is_none_or(|(k, n)| j.index % n == k - 1))
-        .collect();
-    let threads = opts
+    let jobs = shard_jobs(exp, opts.shard);
+    let asked = opts
         .threads
         .unwrap_or_else(rayon::current_num_threads)
         .max(1);
+    let (threads, note) = limits::concurrent_runs(asked, per_run_bytes(exp), opts.free_memory);
+    let threads = threads.min(jobs.len()).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -113,6 +172,16 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
             threads,
             message: e.to_string(),
         })?;
+    // Workers and runs watch `halt`; this thread sets it when `opts.stop` is seen or a
+    // job failed, so they end at their next guard step.
+    let halt = AtomicBool::new(false);
+    let stop = &halt;
+    let asked_to_stop = || opts.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+    let saved: Vec<bool> = jobs
+        .iter()
+        .map(|j| opts.store.is_some_and(|s| s.load(j).is_some()))
+        .collect();
+    let reused = saved.iter().filter(|s| **s).count();
     let bar = if opts.progress {
         ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr())
     } else {
@@ -122,45 +191,59 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  ETA {eta}  {msg}")
             .expect("valid template"),
     );
+    bar.set_position(reused as u64);
+    bar.reset_eta();
     let start = Instant::now();
     let events = AtomicU64::new(0);
+    let finished = AtomicUsize::new(reused);
     let mut groups = vec![GroupSeries::default(); exp.variants.len() * exp.points.len()];
     let mut rows = Vec::with_capacity(jobs.len());
-    let run_job = |job: &Job| -> Result<(JobResult, Series), RunnerError> {
-        let report = World::run(exp.model(job.variant, job.point), run_config(exp, job)).map_err(
-            |error| {
-                let p = &exp.points[job.point].label;
-                RunnerError::Run {
-                    variant: exp.variants[job.variant].clone(),
-                    point: if p.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {p}")
-                    },
-                    replication: job.replication,
-                    error,
-                }
-            },
-        )?;
+    let run_job = |job: &Job| -> Result<Option<(JobResult, Series)>, RunnerError> {
+        let model = exp.model(job.variant, job.point);
+        let cfg = run_config(exp, job);
+        let report = World::run_stoppable(model, cfg, stop).map_err(|error| {
+            let p = &exp.points[job.point].label;
+            RunnerError::Run {
+                variant: exp.variants[job.variant].clone(),
+                point: if p.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {p}")
+                },
+                replication: job.replication,
+                error,
+            }
+        })?;
+        let Some(report) = report else {
+            return Ok(None);
+        };
+        let result = JobResult {
+            job: *job,
+            values: run_values(&report),
+            diverged: report
+                .diverged
+                .as_ref()
+                .map(|d| d.describe(cfg.max_in_flight)),
+        };
+        let s = series(&report);
+        if let Some(store) = opts.store {
+            store.save(&result, &s).map_err(RunnerError::Store)?;
+        }
+        finished.fetch_add(1, Ordering::Relaxed);
         let total = events.fetch_add(report.stats.events, Ordering::Relaxed) + report.stats.events;
         let secs = start.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!("{:.1} M events/s", total as f64 / secs / 1e6));
         bar.inc(1);
-        Ok((
-            JobResult {
-                job: *job,
-                values: run_values(&report),
-            },
-            series(&report),
-        ))
+        Ok(Some((result, s)))
     };
     // Workers run jobs in any order; this thread folds their results strictly in plan
     // order through a small reorder buffer, so nothing depends on scheduling and memory
     // holds only the results that finished ahead of a slower job.
     let mut first_error = None;
+    let mut interrupted = false;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (pool, jobs, run_job) = (&pool, &jobs, &run_job);
+        let (pool, jobs, run_job, saved) = (&pool, &jobs, &run_job, &saved);
         // Each worker takes the next job in plan order from a shared counter, so jobs
         // start in order and the idle tail is at most one job long.
         let next_job = AtomicUsize::new(0);
@@ -173,7 +256,15 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
                         loop {
                             let pos = next_job.fetch_add(1, Ordering::Relaxed);
                             let Some(job) = jobs.get(pos) else { break };
-                            if tx.send((pos, run_job(job))).is_err() {
+                            if saved[pos] {
+                                continue;
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let result = run_job(job);
+                            let stopped = matches!(result, Ok(None));
+                            if stopped || tx.send((pos, result)).is_err() {
                                 break;
                             }
                         }
@@ -184,31 +275,77 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         });
         let mut pending = BTreeMap::new();
         let mut next = 0;
-        for (pos, result) in rx {
-            pending.insert(pos, result);
-            while let Some(result) = pending.remove(&next) {
-                next += 1;
-                match result {
-                    Ok((row, s)) => {
-                        groups[row.job.variant * exp.points.len() + row.job.point].add(&s);
-                        rows.push(row);
+        let mut fold = |result: (JobResult, Series), groups: &mut Vec<GroupSeries>| {
+            let (row, s) = result;
+            groups[row.job.variant * exp.points.len() + row.job.point].add(&s);
+            rows.push(row);
+        };
+        while next < jobs.len() {
+            if asked_to_stop() {
+                interrupted = true;
+                break;
+            }
+            if saved[next] {
+                match opts.store.and_then(|s| s.load(&jobs[next])) {
+                    Some(r) => fold(r, &mut groups),
+                    None => {
+                        first_error.get_or_insert(RunnerError::Store(format!(
+                            "the saved result of job {} can no longer be read",
+                            jobs[next].index
+                        )));
+                        break;
                     }
+                }
+                next += 1;
+                continue;
+            }
+            if let Some(result) = pending.remove(&next) {
+                match result {
+                    Ok(Some(r)) => fold(r, &mut groups),
+                    Ok(None) => {}
                     Err(e) => {
                         first_error.get_or_insert(e);
+                        break;
+                    }
+                }
+                next += 1;
+                continue;
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok((pos, result)) => {
+                    pending.insert(pos, result);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    // Workers ended early: stopped, or an error is in `pending`.
+                    if !pending.contains_key(&next) {
+                        interrupted = true;
+                        break;
                     }
                 }
             }
         }
+        if first_error.is_some() || interrupted {
+            halt.store(true, Ordering::Relaxed);
+        }
     });
+    bar.finish_and_clear();
     if let Some(e) = first_error {
-        bar.finish_and_clear();
         return Err(e);
     }
-    bar.finish_and_clear();
+    if interrupted {
+        return Err(RunnerError::Interrupted {
+            done: finished.into_inner(),
+            total: jobs.len(),
+        });
+    }
     Ok(Results {
         rows,
         groups,
         events: events.into_inner(),
+        reused,
+        concurrency: threads,
+        notes: note.into_iter().collect(),
         wall: start.elapsed(),
     })
 }

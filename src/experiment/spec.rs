@@ -1,6 +1,9 @@
 //! Experiment files: what to compare. [`ExperimentSpec`] as written, [`Experiment`]
 //! validated: the model file read once, every variant × sweep point built and checked
-//! before anything runs.
+//! before anything runs, including the size checks of [`super::limits`].
+//!
+//! A model file given where an experiment is expected runs as an experiment of one
+//! variant (`baseline`) with defaults that fit a first look ([`model_defaults`]).
 //!
 //! ```toml
 //! name = "black-friday-jitter"
@@ -24,10 +27,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+use crate::experiment::limits::{self, Limits, LimitsSpec};
 use crate::experiment::overrides;
+use crate::experiment::plan;
+pub use crate::experiment::plan::{Job, Point};
 use crate::model::Model;
 use crate::model::load::{LoadError, from_table, model_from_table, read_table};
-use crate::time::SimDuration;
+use crate::time::{SimDuration, SimTime};
 
 /// The outage definition.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -99,9 +105,13 @@ pub struct ExperimentSpec {
     /// Cartesian grid: dotted path → values, applied to every variant.
     #[serde(default)]
     pub sweep: Table,
-    /// Event guard per run (default 2·10⁹).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_events: Option<u64>,
+    /// Guards of every run: `limits = { max_in_flight = 2000000, max_events = 2000000000 }`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub limits: LimitsSpec,
+}
+
+fn is_default(l: &LimitsSpec) -> bool {
+    *l == LimitsSpec::default()
 }
 
 fn one() -> u32 {
@@ -129,6 +139,8 @@ pub struct Overrides {
     pub duration: Option<SimDuration>,
     /// `--set PATH=VALUE`, applied to every variant after its own overrides.
     pub set: Vec<(String, Value)>,
+    /// `--max-in-flight` (replaces `limits.max_in_flight`).
+    pub max_in_flight: Option<u64>,
 }
 
 /// Parses `PATH=VALUE`; the value is TOML if it parses as TOML, else a string
@@ -144,24 +156,19 @@ pub fn parse_set(arg: &str) -> Result<(String, Value), String> {
     Ok((path.trim().to_string(), value))
 }
 
-/// One sweep point: the values of every swept path.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Point {
-    /// Short label, `timeout=500ms` (empty without a sweep).
-    pub label: String,
-    /// The value of each swept path, as text.
-    pub values: Vec<String>,
-}
-
 /// A validated experiment: every variant × point model built.
 #[derive(Clone, Debug)]
 pub struct Experiment {
-    /// The experiment file.
+    /// The experiment file (or the model file run directly).
     pub file: PathBuf,
     /// The model file.
     pub model_file: PathBuf,
     /// The spec after command-line overrides.
     pub spec: ExperimentSpec,
+    /// The guards of every run, defaults filled in.
+    pub limits: Limits,
+    /// `--set` overrides applied to every variant (recorded in the manifest).
+    pub set: Vec<(String, Value)>,
     /// Variant names in order.
     pub variants: Vec<String>,
     /// Swept paths in order.
@@ -172,6 +179,8 @@ pub struct Experiment {
     pub models: Vec<Model>,
     /// The resolved model table of each model (for the manifest).
     pub tables: Vec<Table>,
+    /// What was adjusted on the way, for people (printed, and kept in the manifest).
+    pub notes: Vec<String>,
 }
 
 /// Text of a TOML value as a user would write it in a label.
@@ -186,11 +195,73 @@ fn bad(file: &Path, key: impl Into<String>, problem: impl Into<String>) -> LoadE
     LoadError::new(file, key, problem)
 }
 
+/// An experiment file names its model; a model file does not.
+pub fn is_experiment(table: &Table) -> bool {
+    table.get("model").is_some_and(Value::is_str)
+}
+
+/// The experiment a model file runs as: one variant, three replications (one seed can
+/// storm where another recovers), seed 1, 1 s buckets, and long enough to see the
+/// aftermath: the last fault's end plus ten minutes, at least ten minutes.
+pub fn model_defaults(file: &Path, model: &Model) -> ExperimentSpec {
+    let ten = SimDuration::from_secs(600);
+    let end = model
+        .last_fault_end()
+        .map_or(SimDuration::ZERO, SimTime::since_start);
+    let minutes = (end + ten)
+        .as_nanos()
+        .div_ceil(SimDuration::from_secs(60).as_nanos());
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace(['/', '\\'], "_"))
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "model".to_string());
+    ExperimentSpec {
+        name,
+        description: model.description.clone(),
+        model: file
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        duration: SimDuration::from_secs(60 * minutes),
+        replications: 3,
+        seed: 1,
+        bucket: one_second(),
+        outage: OutageSpec::default(),
+        variants: Vec::new(),
+        sweep: Table::new(),
+        limits: LimitsSpec::default(),
+    }
+}
+
 impl Experiment {
-    /// Reads and validates an experiment file and its model. Errors name the file (the
-    /// experiment or the model), the key path and the variant or point involved.
+    /// Reads and validates an experiment file (or a model file, run as one variant) and
+    /// its model. Errors name the file (the experiment or the model), the key path and
+    /// the variant or point involved.
     pub fn load(file: &Path, cli: &Overrides) -> Result<Experiment, LoadError> {
-        let mut spec: ExperimentSpec = from_table(file, read_table(file)?)?;
+        let table = read_table(file)?;
+        if is_experiment(&table) {
+            let spec: ExperimentSpec = from_table(file, table)?;
+            return Self::build(file, spec, cli, None, Vec::new());
+        }
+        let (_, model) = model_from_table(file, table.clone())?;
+        let spec = model_defaults(file, &model);
+        let note = format!(
+            "{} is a model, run as one variant for {} with {} replications (--duration and --replications change that; an experiment file compares variants)",
+            file.display(),
+            cli.duration.unwrap_or(spec.duration),
+            cli.replications.unwrap_or(spec.replications)
+        );
+        Self::build(file, spec, cli, Some(table), vec![note])
+    }
+
+    fn build(
+        file: &Path,
+        mut spec: ExperimentSpec,
+        cli: &Overrides,
+        model_table: Option<Table>,
+        mut notes: Vec<String>,
+    ) -> Result<Experiment, LoadError> {
         if let Some(r) = cli.replications {
             spec.replications = r;
         }
@@ -199,6 +270,9 @@ impl Experiment {
         }
         if let Some(d) = cli.duration {
             spec.duration = d;
+        }
+        if let Some(m) = cli.max_in_flight {
+            spec.limits.max_in_flight = Some(m);
         }
         if spec.name.trim().is_empty() || spec.name.contains(['/', '\\']) {
             return Err(bad(
@@ -238,6 +312,7 @@ impl Experiment {
         if !(g > 0.0 && g <= 1.0) {
             return Err(bad(file, "outage.good_ratio_below", "must be in (0, 1]"));
         }
+        let limits = spec.limits.resolve(file)?;
         let mut variants: Vec<VariantSpec> = spec.variants.clone();
         if variants.is_empty() {
             variants.push(VariantSpec {
@@ -276,20 +351,33 @@ impl Experiment {
             sweep_paths.push(path.clone());
             sweep_values.push(values.clone());
         }
-        let points = cartesian(&sweep_paths, &sweep_values);
+        limits::check_plan(
+            file,
+            variants.len() as u64,
+            plan::point_count(&sweep_values),
+            spec.replications,
+        )?;
+        let points = plan::cartesian(&sweep_paths, &sweep_values);
 
         let model_file = file.parent().unwrap_or(Path::new(".")).join(&spec.model);
-        let base = read_table(&model_file).map_err(|e| {
-            if e.key.is_empty() && e.problem.starts_with("cannot read") {
-                bad(
-                    file,
-                    "model",
-                    format!("{}: {}", model_file.display(), e.problem),
-                )
-            } else {
-                e
-            }
-        })?;
+        let base = match model_table {
+            Some(t) => t,
+            None => read_table(&model_file).map_err(|e| {
+                if e.key.is_empty() && e.problem.starts_with("cannot read") {
+                    bad(
+                        file,
+                        "model",
+                        format!("{}: {}", model_file.display(), e.problem),
+                    )
+                } else {
+                    e
+                }
+            })?,
+        };
+        // Built only when an override leads to an invalid model: was it the model already?
+        let mut base_error: Option<Option<LoadError>> = None;
+        let mut clipped = false;
+        let mut series_values = 0u64;
         let mut models = Vec::new();
         let mut tables = Vec::new();
         for (vi, v) in variants.iter().enumerate() {
@@ -301,10 +389,10 @@ impl Experiment {
                 }
                 for (path, value) in &v.set {
                     overrides::apply(&mut t, path, value.clone())
-                        .map_err(|e| bad(file, format!("variants[{vi}] ({}).set", v.name), e))?;
+                        .map_err(|e| bad(file, format!("variants[{vi}] ({:?}).set", v.name), e))?;
                 }
                 for (si, path) in sweep_paths.iter().enumerate() {
-                    let value = point_value(&sweep_values, &points, pi, si);
+                    let value = plan::point_value(&sweep_values, pi, si);
                     overrides::apply(&mut t, path, value)
                         .map_err(|e| bad(file, format!("sweep.\"{path}\""), e))?;
                 }
@@ -319,37 +407,71 @@ impl Experiment {
                     (false, false) => format!(" ({})", p.label),
                     (false, true) => String::new(),
                 };
-                let (_, model) = model_from_table(&model_file, t.clone()).map_err(|mut e| {
-                    e.file = PathBuf::from(format!("{}{context}", model_file.display()));
-                    e
-                })?;
+                let mut model = match model_from_table(&model_file, t.clone()) {
+                    Ok((_, m)) => m,
+                    Err(e) => {
+                        let base_error = base_error.get_or_insert_with(|| {
+                            model_from_table(&model_file, base.clone()).err()
+                        });
+                        return Err(blame(
+                            file,
+                            &model_file,
+                            e,
+                            base_error.as_ref(),
+                            vi,
+                            v,
+                            p,
+                            cli,
+                        ));
+                    }
+                };
                 if let Some(end) = model.last_fault_end()
                     && end.since_start() > spec.duration
                 {
-                    return Err(bad(
-                        file,
-                        "duration",
-                        format!(
-                            "{} ends before the last fault of {} does ({}){context}",
+                    if cli.duration.is_none() {
+                        return Err(bad(
+                            file,
+                            "duration",
+                            format!(
+                                "{} ends before the last fault of {} does ({}){context}",
+                                spec.duration,
+                                model_file.display(),
+                                end.since_start()
+                            ),
+                        ));
+                    }
+                    if !clipped {
+                        notes.push(format!(
+                            "--duration {} ends before the last fault of {} does ({}): faults are cut at {0}, those starting later are left out",
                             spec.duration,
                             model_file.display(),
                             end.since_start()
-                        ),
-                    ));
+                        ));
+                        clipped = true;
+                    }
+                    clip_faults(&mut model, SimTime::at(spec.duration));
                 }
+                limits::check_model(&model_file, &context, &model, spec.duration, &limits)?;
+                series_values = series_values.saturating_add(
+                    crate::experiment::results::series_count(&model).saturating_mul(buckets),
+                );
                 models.push(model);
                 tables.push(t);
             }
         }
+        limits::check_series(file, series_values, spec.bucket)?;
         spec.variants = variants.clone();
         Ok(Experiment {
             file: file.to_path_buf(),
             model_file,
+            limits,
+            set: cli.set.clone(),
             variants: variants.into_iter().map(|v| v.name).collect(),
             sweep_paths,
             points,
             models,
             tables,
+            notes,
             spec,
         })
     }
@@ -361,85 +483,61 @@ impl Experiment {
 
     /// Jobs in plan order: variant-major, then point, then replication.
     pub fn jobs(&self) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        for v in 0..self.variants.len() {
-            for p in 0..self.points.len() {
-                for r in 0..self.spec.replications {
-                    jobs.push(Job {
-                        index: jobs.len(),
-                        variant: v,
-                        point: p,
-                        replication: r,
-                    });
-                }
-            }
-        }
-        jobs
+        plan::jobs(
+            self.variants.len(),
+            self.points.len(),
+            self.spec.replications,
+        )
+    }
+
+    /// The number of jobs in the plan.
+    pub fn job_count(&self) -> usize {
+        self.variants.len() * self.points.len() * self.spec.replications as usize
     }
 }
 
-/// One run of the plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Job {
-    /// Position in the plan.
-    pub index: usize,
-    /// Variant index.
-    pub variant: usize,
-    /// Sweep point index.
-    pub point: usize,
-    /// Replication (the seed of every random stream depends on it, not on the variant).
-    pub replication: u32,
-}
-
-fn cartesian(paths: &[String], values: &[Vec<Value>]) -> Vec<Point> {
-    if paths.is_empty() {
-        return vec![Point {
-            label: String::new(),
-            values: Vec::new(),
-        }];
+/// The error of a model that an override made invalid: the model file's own error when
+/// the model as written fails the same way, otherwise one that names the experiment file
+/// and the override (variant, sweep point or `--set`) that broke it.
+#[allow(clippy::too_many_arguments)]
+fn blame(
+    file: &Path,
+    model_file: &Path,
+    e: LoadError,
+    base_error: Option<&LoadError>,
+    vi: usize,
+    v: &VariantSpec,
+    p: &Point,
+    cli: &Overrides,
+) -> LoadError {
+    if base_error.is_some_and(|b| b.key == e.key && b.problem == e.problem) {
+        return e;
     }
-    let short: Vec<String> = paths
-        .iter()
-        .map(|p| p.rsplit('.').next().unwrap_or(p).to_string())
-        .collect();
-    let unique = short
-        .iter()
-        .enumerate()
-        .all(|(i, s)| !short[..i].contains(s));
-    let names: Vec<&String> = if unique {
-        short.iter().collect()
+    let key = if !v.set.is_empty() {
+        format!("variants[{vi}] ({:?}).set", v.name)
+    } else if !p.label.is_empty() {
+        format!("sweep ({})", p.label)
+    } else if !cli.set.is_empty() {
+        "--set".to_string()
     } else {
-        paths.iter().collect()
+        return e;
     };
-    let mut points = vec![Vec::<String>::new()];
-    for vals in values {
-        let mut next = Vec::new();
-        for p in &points {
-            for v in vals {
-                let mut q = p.clone();
-                q.push(value_text(v));
-                next.push(q);
-            }
-        }
-        points = next;
-    }
-    points
-        .into_iter()
-        .map(|values| Point {
-            label: names
-                .iter()
-                .zip(&values)
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-            values,
-        })
-        .collect()
+    let inner = if e.key.is_empty() {
+        e.problem
+    } else {
+        format!("{}: {}", e.key, e.problem)
+    };
+    bad(
+        file,
+        key,
+        format!("makes {} invalid: {inner}", model_file.display()),
+    )
 }
 
-/// The value of swept path `si` at point `pi` (points are the cartesian product in order).
-fn point_value(values: &[Vec<Value>], points: &[Point], pi: usize, si: usize) -> Value {
-    let _ = points;
-    let stride: usize = values[si + 1..].iter().map(Vec::len).product();
-    values[si][(pi / stride) % values[si].len()].clone()
+/// Cuts every fault at `end` and drops those that would start after it.
+fn clip_faults(model: &mut Model, end: SimTime) {
+    model.faults.retain(|f| f.start < end);
+    for f in &mut model.faults {
+        f.end = f.end.min(end);
+    }
 }

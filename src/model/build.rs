@@ -78,16 +78,25 @@ impl Builder {
         if let Some(&id) = self.endpoint_ids.get(name) {
             return Ok(id);
         }
-        let Some((svc, _)) = name.split_once('.') else {
+        let Some((svc, ep)) = name.split_once('.') else {
             return Err(err(
                 field,
                 format!("{name:?} is not `service.endpoint` (e.g. \"order.place\")"),
             ));
         };
         if self.service_ids.contains_key(svc) {
+            let prefix = format!("{svc}.");
+            let known: Vec<&str> = self
+                .endpoint_ids
+                .keys()
+                .filter_map(|k| k.strip_prefix(&prefix))
+                .collect();
             Err(err(
                 field,
-                format!("service {svc:?} has no endpoint named in {name:?}"),
+                format!(
+                    "service {svc:?} has no endpoint {ep:?} (its endpoints: {})",
+                    known.join(", ")
+                ),
             ))
         } else {
             Err(err(

@@ -1,6 +1,6 @@
 //! `cascade check`: a validated model described for a person — the service graph, a
 //! capacity estimate per service by Little's law, and a resilience lint for the known
-//! pattern traps (found statically, before anything runs).
+//! pattern traps (found statically, before anything runs; see [`lint`]).
 //!
 //! Capacity: a request holds a worker for its local work plus the response time of its
 //! synchronous calls (parallel calls: the slowest), estimated without queueing. By
@@ -11,7 +11,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::model::graph::{Arrivals, Model, Step};
-use crate::model::spec::Layer;
+
+mod lint;
+
+pub use lint::lint;
 
 /// Mean time a request of endpoint `e` holds a worker, in seconds (no queueing).
 fn hold_secs(model: &Model, e: usize) -> f64 {
@@ -64,105 +67,77 @@ fn endpoint_rates(model: &Model) -> Vec<f64> {
     out
 }
 
-/// Static warnings: the resilience "pattern traps" of the literature.
-pub fn lint(model: &Model) -> Vec<String> {
-    let mut out = Vec::new();
-    let timeout_of = |caller: u32, callee: u32| {
-        model
-            .clients
-            .iter()
-            .find(|c| c.caller == caller && c.callee == callee)
-            .and_then(|c| c.timeout)
-    };
-    for c in &model.clients {
-        let name = |s: u32| &model.services[s as usize].name;
-        // Inner timeout longer than the outer one.
-        if let Some(inner) = c.timeout {
-            for outer in model.clients.iter().filter(|o| o.callee == c.caller) {
-                if let Some(t) = timeout_of(outer.caller, outer.callee)
-                    && inner > t
-                {
-                    out.push(format!(
-                        "services.{}.clients.{}.timeout ({inner}) is longer than {}'s timeout on it ({t}): {} keeps waiting (and holding a thread) after its caller gave up",
-                        name(c.caller),
-                        name(c.callee),
-                        name(outer.caller),
-                        name(c.caller)
-                    ));
-                }
+/// The estimated load of one service at peak.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServiceLoad {
+    /// Peak arrivals per second (first attempts only).
+    pub rate: f64,
+    /// Most requests per second its workers can serve (Little's law, load-dependent hold
+    /// time included).
+    pub capacity: f64,
+    /// Utilisation at peak: `rate ÷ capacity` (≥ 1: the queue grows without bound).
+    pub rho: f64,
+    /// Extra hold time per request in progress, s.
+    pub per_inflight: f64,
+}
+
+/// Peak load and capacity of every service, in model order.
+///
+/// Little's law with a load-dependent hold time h(N) = h0 + k·N: with every worker busy
+/// a pool of W serves at most W / (h0 + k·W) requests per second.
+pub fn loads(model: &Model) -> Vec<ServiceLoad> {
+    let rates = endpoint_rates(model);
+    model
+        .services
+        .iter()
+        .map(|svc| {
+            let (mut rate, mut base_load, mut k_load) = (0.0, 0.0, 0.0);
+            for &e in &svc.endpoints {
+                let e = e as usize;
+                rate += rates[e];
+                base_load += rates[e] * hold_secs(model, e);
+                k_load += rates[e] * per_inflight_secs(model, e);
             }
-        }
-        // Breaker inside the retry: it counts every attempt.
-        let pos = |l| c.layers.iter().position(|x| *x == l);
-        if c.breaker.is_some() && c.retry.is_some() && pos(Layer::Retry) < pos(Layer::Breaker) {
-            out.push(format!(
-                "services.{}.clients.{}: the breaker sits inside the retry, so it counts every attempt and opens {}× sooner",
-                name(c.caller),
-                name(c.callee),
-                c.retry.as_ref().map_or(1, |r| r.max_attempts())
-            ));
-        }
-        // Pool smaller than the bulkhead.
-        if let (Some(p), Some(b)) = (c.pool, &c.bulkhead) {
-            let pool = &model.pools[p as usize];
-            if pool.config.max_concurrent < b.max_concurrent {
-                out.push(format!(
-                    "services.{}.clients.{}: bulkhead ({}) is larger than its connection pool {:?} ({}): the pool, not the bulkhead, is the real limit",
-                    name(c.caller),
-                    name(c.callee),
-                    b.max_concurrent,
-                    pool.name,
-                    pool.config.max_concurrent
-                ));
+            let w = svc.workers as f64;
+            let (h0, k) = if rate > 0.0 {
+                (base_load / rate, k_load / rate)
+            } else {
+                (0.0, 0.0)
+            };
+            let capacity = if h0 + k * w > 0.0 {
+                w / (h0 + k * w)
+            } else {
+                f64::INFINITY
+            };
+            ServiceLoad {
+                rate,
+                capacity,
+                rho: if capacity.is_finite() {
+                    rate / capacity
+                } else {
+                    0.0
+                },
+                per_inflight: k,
             }
-        }
+        })
+        .collect()
+}
+
+/// ρ to two decimals, or in scientific notation when absurd (`2.0e7`).
+fn fmt_rho(rho: f64) -> String {
+    if rho < 1e4 {
+        format!("{rho:.2}")
+    } else {
+        format!("{rho:.1e}")
     }
-    // Bulkheads summing past the worker pool.
-    for (s, svc) in model.services.iter().enumerate() {
-        let sum: u32 = model
-            .clients
-            .iter()
-            .filter(|c| c.caller == s as u32)
-            .filter_map(|c| c.bulkhead.map(|b| b.max_concurrent))
-            .sum();
-        if sum > svc.workers {
-            out.push(format!(
-                "services.{}: its bulkheads allow {sum} concurrent calls but it has {} workers: one slow dependency can still take every thread",
-                svc.name, svc.workers
-            ));
-        }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
-    // Retry amplification across layers.
-    fn worst(model: &Model, e: usize) -> (u64, Vec<String>) {
-        let mut best = (1, vec![model.endpoints[e].name.clone()]);
-        for s in &model.endpoints[e].steps {
-            if let Step::Calls(calls) = s {
-                for c in calls {
-                    let attempts = model.clients[c.client as usize]
-                        .retry
-                        .as_ref()
-                        .map_or(1, |r| r.max_attempts() as u64);
-                    let (below, mut path) = worst(model, c.target as usize);
-                    if attempts * below > best.0 {
-                        path.insert(0, model.endpoints[e].name.clone());
-                        best = (attempts * below, path);
-                    }
-                }
-            }
-        }
-        best
-    }
-    for w in &model.workloads {
-        let (factor, path) = worst(model, w.target as usize);
-        let budgeted = model.clients.iter().any(|c| c.budget.is_some());
-        if factor >= 9 && !budgeted {
-            out.push(format!(
-                "retry amplification: up to {factor} attempts per user request along {} (retry at one layer, or add a retry budget)",
-                path.join(" → ")
-            ));
-        }
-    }
-    out
 }
 
 /// The text `cascade check` prints for a model.
@@ -170,12 +145,12 @@ pub fn describe(file: &Path, model: &Model) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "model {}: {} services, {} endpoints, {} workloads, {} faults{}",
+        "model {}: {}, {}, {}, {}{}",
         file.display(),
-        model.services.len(),
-        model.endpoints.len(),
-        model.workloads.len(),
-        model.faults.len(),
+        plural(model.services.len(), "service"),
+        plural(model.endpoints.len(), "endpoint"),
+        plural(model.workloads.len(), "workload"),
+        plural(model.faults.len(), "fault"),
         if model.deadline_propagation {
             ", deadline propagation on"
         } else {
@@ -185,50 +160,24 @@ pub fn describe(file: &Path, model: &Model) -> String {
     if let Some(d) = &model.description {
         let _ = writeln!(s, "  {d}");
     }
-    let rates = endpoint_rates(model);
-    let _ = writeln!(s, "services (capacity by Little's law, no queueing):");
-    for svc in &model.services {
-        // Little's law with a load-dependent hold time h(N) = h0 + k·N: at arrival rate λ
-        // the service holds N = λ·h0 / (1 − λ·k) requests; with every worker busy it
-        // serves at most W / (h0 + k·W) per second.
-        let (mut rate, mut base_load, mut k_load) = (0.0, 0.0, 0.0);
-        for &e in &svc.endpoints {
-            let e = e as usize;
-            rate += rates[e];
-            base_load += rates[e] * hold_secs(model, e);
-            k_load += rates[e] * per_inflight_secs(model, e);
-        }
-        let w = svc.workers as f64;
-        let (h0, k) = if rate > 0.0 {
-            (base_load / rate, k_load / rate)
-        } else {
-            (0.0, 0.0)
-        };
-        let capacity = if h0 + k * w > 0.0 {
-            w / (h0 + k * w)
-        } else {
-            f64::INFINITY
-        };
-        let in_flight = if rate * k < 1.0 {
-            base_load / (1.0 - rate * k)
-        } else {
-            f64::INFINITY
-        };
-        let rho = in_flight / w;
+    let _ = writeln!(
+        s,
+        "services (capacity by Little's law, no queueing; ρ = peak load ÷ capacity):"
+    );
+    for (svc, l) in model.services.iter().zip(loads(model)) {
         let _ = writeln!(
             s,
             "  {:<16} {:>6} workers  peak {:>8.1} req/s  capacity {:>10.1} req/s  ρ = {}{}",
             svc.name,
             svc.workers,
-            rate,
-            capacity,
-            if rho.is_finite() {
-                format!("{rho:.2}")
-            } else {
-                "overloaded".to_string()
-            },
-            if k > 0.0 {
-                format!("  (+{:.1} ms per request in progress)", k * 1e3)
+            l.rate,
+            l.capacity,
+            fmt_rho(l.rho),
+            if l.per_inflight > 0.0 {
+                format!(
+                    "  (+{:.1} ms per request in progress)",
+                    l.per_inflight * 1e3
+                )
             } else {
                 String::new()
             }
@@ -265,8 +214,9 @@ pub fn describe(file: &Path, model: &Model) -> String {
     if warnings.is_empty() {
         let _ = writeln!(s, "lint: no pattern traps found");
     } else {
+        let _ = writeln!(s, "lint: {}", plural(warnings.len(), "pattern trap"));
         for w in warnings {
-            let _ = writeln!(s, "lint: {w}");
+            let _ = writeln!(s, "  {w}");
         }
     }
     s

@@ -53,13 +53,53 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Reads and parses a TOML file.
+/// Largest model or experiment file read (4 MiB). The bundled ones are a few KiB; a
+/// larger file is almost certainly not a model (a log, a device, a binary), and reading
+/// it whole would cost memory for nothing.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads and parses a TOML file. Only regular files up to [`MAX_FILE_BYTES`] are read:
+/// `/dev/zero`, a FIFO or a directory is refused before it is opened (opening a FIFO
+/// would block), and a file that grows while it is read stops at the limit.
 pub fn read_table(path: &Path) -> Result<toml::Table, LoadError> {
-    let text = std::fs::read(path)
-        .map_err(|e| LoadError::new(path, "", format!("cannot read the file: {e}")))?;
+    let text = read_limited(path)?;
     let text = String::from_utf8(text)
         .map_err(|_| LoadError::new(path, "", "is not UTF-8 text (is it really a TOML file?)"))?;
     parse_table(path, &text)
+}
+
+fn read_limited(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| LoadError::new(path, "", format!("cannot read the file: {e}"));
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(LoadError::new(
+            path,
+            "",
+            "is not a regular file (a model or experiment is a TOML text file)",
+        ));
+    }
+    let too_big = || {
+        LoadError::new(
+            path,
+            "",
+            format!(
+                "is larger than {} MiB: not a model or experiment file",
+                MAX_FILE_BYTES >> 20
+            ),
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut text = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut text))
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// Parses TOML text; syntax errors give the line and column.

@@ -194,12 +194,38 @@ impl Inputs {
         point.to_string()
     }
 
-    /// "20 replications" or "" when the manifest does not say.
+    /// "20 replications" or "" when the manifest does not say; for a shard, the
+    /// replications it holds (fewer than the experiment's).
     fn replications_text(&self) -> String {
+        if self.manifest.shard.is_some() {
+            return "the replications in this shard".to_string();
+        }
         match self.manifest.replications {
             0 => String::new(),
             1 => "1 replication".to_string(),
             n => format!("{n} replications"),
+        }
+    }
+
+    /// `" — PARTIAL: shard 1/2, 3 of 6 jobs"` for a shard's charts, else empty: every
+    /// title carries it, so a shard's figure is never mistaken for the whole result.
+    fn partial_tag(&self) -> String {
+        match &self.manifest.shard {
+            Some(s) => format!(
+                " — PARTIAL: shard {s}, {} of {} jobs",
+                self.manifest.shard_jobs.unwrap_or(0),
+                self.manifest.jobs
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// `" · 2 runs diverged: stopped by a guard, figures up to then"` or empty.
+    fn diverged_note(&self) -> String {
+        match self.runs.diverged_total() {
+            0 => String::new(),
+            1 => " · 1 run diverged: stopped by a guard, figures up to then".to_string(),
+            n => format!(" · {n} runs diverged: stopped by a guard, figures up to then"),
         }
     }
 }
@@ -440,6 +466,64 @@ mod tests {
                 s.contains("base · max_attempts=3"),
                 "one line per other-path value"
             );
+            cleanup(&dir);
+        }
+    }
+
+    mod partial_and_diverged {
+        use super::*;
+
+        /// The fixture as a shard whose first unprotected replication diverged.
+        fn marked(tag: &str) -> PathBuf {
+            let dir = fixture::temp_dir(tag);
+            fixture::write(&dir, &Fixture::default());
+            let path = dir.join("manifest.json");
+            let mut m: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            m["shard"] = "1/2".into();
+            m["shard_jobs"] = 3.into();
+            m["jobs"] = 6.into();
+            std::fs::write(&path, m.to_string()).unwrap();
+            let runs = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+            let mut out = String::new();
+            for (i, line) in runs.lines().enumerate() {
+                let extra = match i {
+                    0 => ",diverged,diverged_at_s",
+                    _ if line.starts_with("unprotected,,0,") => ",1,3000",
+                    _ => ",0,",
+                };
+                out.push_str(&format!("{line}{extra}\n"));
+            }
+            std::fs::write(dir.join("runs.csv"), out).unwrap();
+            render(&dir).unwrap();
+            dir
+        }
+
+        #[test]
+        fn a_shard_says_partial_in_every_title() {
+            let dir = marked("partial");
+            for stem in ["outage", "lost", "timeseries_protected"] {
+                assert!(
+                    svg(&dir, stem).contains("PARTIAL: shard 1/2, 3 of 6 jobs"),
+                    "{stem}"
+                );
+                assert!(svg(&dir, stem).contains("in this shard"), "{stem}");
+            }
+            cleanup(&dir);
+        }
+
+        #[test]
+        fn a_diverged_run_is_a_cross_and_a_stop_line() {
+            let dir = marked("diverged");
+            assert!(svg(&dir, "lost").contains("diverged run"));
+            assert!(svg(&dir, "outage").contains("1 run diverged"));
+            let ts = svg(&dir, "timeseries_unprotected");
+            assert!(ts.contains("run diverged (guard)"), "legend");
+            assert!(
+                ts.contains("first at 50"),
+                "subtitle gives the time in minutes"
+            );
+            assert!(!svg(&dir, "timeseries_protected").contains("run diverged"));
             cleanup(&dir);
         }
     }

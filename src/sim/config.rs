@@ -17,8 +17,16 @@ pub struct RunConfig {
     pub replication: u64,
     /// A bucket is down when ok answers ÷ offered is below this.
     pub good_ratio_below: f64,
-    /// Event guard.
+    /// Event guard: a run that needs more events ends as diverged.
     pub max_events: u64,
+    /// Live-state guard: requests + calls + pending events + outbox entries. A run whose
+    /// live state passes it ends as diverged (see [`crate::sim::World::run`]).
+    pub max_in_flight: u64,
+}
+
+impl RunConfig {
+    /// Default of [`RunConfig::max_in_flight`]: about 1 GB of live state per run.
+    pub const DEFAULT_MAX_IN_FLIGHT: u64 = 4_000_000;
 }
 
 impl Default for RunConfig {
@@ -30,6 +38,7 @@ impl Default for RunConfig {
             replication: 0,
             good_ratio_below: 0.5,
             max_events: 2_000_000_000,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }

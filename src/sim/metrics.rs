@@ -120,6 +120,9 @@ pub struct BucketLatency {
     pub p50_ms: f64,
     /// 99th percentile, ms (NaN when empty).
     pub p99_ms: f64,
+    /// 99th percentile of the answered requests only (good, late, degraded, pending), ms
+    /// (NaN when none was answered).
+    pub p99_ok_ms: f64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -153,7 +156,10 @@ pub struct WorkloadMetrics {
     /// Latency of resolved requests (answered, failed or abandoned) per completion bucket.
     pub latency: Vec<BucketLatency>,
     all: Histogram<u64>,
+    /// Answered requests only: failures and abandonment excluded.
+    answered: Histogram<u64>,
     current: Histogram<u64>,
+    current_answered: Histogram<u64>,
     current_bucket: usize,
 }
 
@@ -172,12 +178,15 @@ impl WorkloadMetrics {
                 BucketLatency {
                     count: 0,
                     p50_ms: f64::NAN,
-                    p99_ms: f64::NAN
+                    p99_ms: f64::NAN,
+                    p99_ok_ms: f64::NAN,
                 };
                 buckets
             ],
             all: histogram(),
+            answered: histogram(),
             current: histogram(),
+            current_answered: histogram(),
             current_bucket: 0,
         }
     }
@@ -188,6 +197,16 @@ impl WorkloadMetrics {
             f64::NAN
         } else {
             self.all.value_at_quantile(q) as f64 / 1e3
+        }
+    }
+
+    /// Latency quantile over the answered requests only (good, late, degraded, pending),
+    /// ms (NaN when nothing was answered).
+    pub fn answered_latency_ms(&self, q: f64) -> f64 {
+        if self.answered.is_empty() {
+            f64::NAN
+        } else {
+            self.answered.value_at_quantile(q) as f64 / 1e3
         }
     }
 
@@ -211,12 +230,19 @@ impl WorkloadMetrics {
             return;
         }
         if !self.current.is_empty() {
+            let p99_ok_ms = if self.current_answered.is_empty() {
+                f64::NAN
+            } else {
+                self.current_answered.value_at_quantile(0.99) as f64 / 1e3
+            };
             self.latency[self.current_bucket] = BucketLatency {
                 count: self.current.len(),
                 p50_ms: self.current.value_at_quantile(0.5) as f64 / 1e3,
                 p99_ms: self.current.value_at_quantile(0.99) as f64 / 1e3,
+                p99_ok_ms,
             };
             self.current.reset();
+            self.current_answered.reset();
         }
         self.current_bucket = to;
     }
@@ -598,6 +624,10 @@ impl Metrics {
         w.roll_latency(done);
         let _ = w.all.record(us);
         let _ = w.current.record(us);
+        if !matches!(outcome, UserOutcome::Failed(_) | UserOutcome::Abandoned) {
+            let _ = w.answered.record(us);
+            let _ = w.current_answered.record(us);
+        }
     }
 
     /// Closes the per-bucket latency of every workload and the breaker counts (end of run).

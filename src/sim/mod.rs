@@ -18,6 +18,6 @@ mod users;
 mod world;
 
 pub use config::RunConfig;
-pub use report::{RunReport, RunSummary};
+pub use report::{Divergence, DivergenceCause, RunReport, RunSummary};
 pub use state::{Ev, Quality};
 pub use world::{World, drain_time};

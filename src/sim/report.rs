@@ -1,4 +1,18 @@
 //! [`RunReport`]: what one run measured, as plain data for the experiment runner.
+//!
+//! Definitions (also `output/README.md`, which users read):
+//! - every user request ends in exactly one of good, late, degraded, pending, failed,
+//!   abandoned, or is still unresolved when the run ends;
+//! - **lost** = failed + abandoned + unresolved + dead-lettered (intents answered
+//!   "pending" whose replay finally gave up). Late answers are *not* lost: the user got an
+//!   answer, too slowly, and it is counted in `late`; lost revenue is `value × lost`, so
+//!   it does not include late answers either;
+//! - `p50_ms`/`p99_ms` are over *all* user requests, from sending to the final outcome,
+//!   including failed and abandoned ones (an outage shows in them instead of vanishing);
+//!   `p50_ok_ms`/`p99_ok_ms` are over answered requests only (good, late, degraded,
+//!   pending);
+//! - a **diverged** run was stopped by a guard (live state or events) at `diverged_at`:
+//!   its figures cover the time before, and it does not count as recovered.
 
 use crate::engine::RunStats;
 use crate::model::graph::Model;
@@ -28,14 +42,23 @@ pub struct RunSummary {
     /// Captured intents still in an outbox when the run ended (neither delivered nor
     /// dead-lettered yet: not counted as lost).
     pub outbox_pending: u64,
-    /// Requests with no good answer: failed + abandoned + unresolved + dead-lettered.
+    /// User requests still waiting for an answer when the run ended (or diverged).
+    pub unresolved: u64,
+    /// Requests with no answer: failed + abandoned + unresolved + dead-lettered (late
+    /// answers are not lost; they are counted in `late`).
     pub lost: u64,
-    /// Revenue of the lost requests.
+    /// Revenue of the lost requests (`value × lost`; late answers are not included).
     pub lost_revenue: f64,
-    /// Median latency of user requests (sent to final outcome), ms.
+    /// Median latency of all user requests (sent to final outcome, including failed and
+    /// abandoned ones), ms.
     pub p50_ms: f64,
-    /// 99th percentile latency of user requests (sent to final outcome), ms.
+    /// 99th percentile latency of all user requests (sent to final outcome, including
+    /// failed and abandoned ones), ms.
     pub p99_ms: f64,
+    /// Median latency of the answered user requests (good, late, degraded, pending), ms.
+    pub p50_ok_ms: f64,
+    /// 99th percentile latency of the answered user requests, ms.
+    pub p99_ok_ms: f64,
     /// Retry amplification: attempts on the busiest client edge per user request (27 for
     /// three layers of three attempts against a dead leaf; NaN without client edges).
     /// Users' own refreshes are not counted.
@@ -44,10 +67,15 @@ pub struct RunSummary {
     pub outage_s: f64,
     /// Down time after the last fault ended, s.
     pub sustained_outage_s: f64,
-    /// Last fault's end to the end of the last down interval, s.
+    /// Last fault's end to the end of the last down interval, s; NaN when the run did
+    /// not recover (the time is censored, not known).
     pub recovery_s: f64,
-    /// The run ended up.
+    /// The run ended up (its last bucket was not down) and did not diverge.
     pub recovered: bool,
+    /// A guard stopped the run (see [`RunReport::diverged`]).
+    pub diverged: bool,
+    /// When it was stopped, s since the start (NaN unless diverged).
+    pub diverged_at_s: f64,
     /// Requests completed after their caller had given up.
     pub wasted: u64,
     /// Worker-seconds spent after callers had given up, all services.
@@ -84,10 +112,65 @@ pub struct RunReport {
     pub summary: RunSummary,
     /// Engine statistics.
     pub stats: RunStats,
+    /// Why and when a guard stopped the run, if one did.
+    pub diverged: Option<Divergence>,
+}
+
+/// Which guard stopped a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DivergenceCause {
+    /// Live requests + calls + pending events + outbox entries passed the limit; the
+    /// count when it was seen.
+    InFlight(u64),
+    /// More events than the event guard (the limit).
+    Events(u64),
+}
+
+/// A run stopped by a guard: live state growing without bound (a retry storm against a
+/// hanging dependency, an unbounded queue) or events without end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// Which guard, with its figure.
+    pub cause: DivergenceCause,
+    /// When.
+    pub at: SimTime,
+    /// The service holding the most requests (queued or in progress) at that time.
+    pub service: Option<String>,
+    /// How many requests it held.
+    pub service_requests: u64,
+    /// How many of them were queued.
+    pub service_queue: u64,
+}
+
+impl Divergence {
+    /// One line for people: `at 3m12s, 4000123 live entities (limit 4000000); api holds
+    /// 1950000 requests, 1949950 of them queued`.
+    pub fn describe(&self, max_in_flight: u64) -> String {
+        let cause = match self.cause {
+            DivergenceCause::InFlight(live) => format!(
+                "{live} requests, calls and pending events in flight (limit max_in_flight = {max_in_flight})"
+            ),
+            DivergenceCause::Events(limit) => format!("the event guard (max_events = {limit})"),
+        };
+        let at = self.at.since_start();
+        match &self.service {
+            Some(s) if self.service_requests > 0 => format!(
+                "diverged at {at}: {cause}; the queue grew at {s}: {} requests, {} of them queued",
+                self.service_requests, self.service_queue
+            ),
+            _ => format!("diverged at {at}: {cause}"),
+        }
+    }
 }
 
 impl RunReport {
-    pub(crate) fn new(model: &Model, config: RunConfig, metrics: Metrics, stats: RunStats) -> Self {
+    pub(crate) fn new(
+        model: &Model,
+        config: RunConfig,
+        metrics: Metrics,
+        stats: RunStats,
+        diverged: Option<Divergence>,
+    ) -> Self {
         let run_buckets = (config
             .duration
             .as_nanos()
@@ -117,6 +200,14 @@ impl RunReport {
             .iter()
             .map(|w| w.latency_ms(0.99))
             .fold(f64::NAN, f64::max);
+        let ok = |q| {
+            metrics
+                .workloads
+                .iter()
+                .map(|w| w.answered_latency_ms(q))
+                .fold(f64::NAN, f64::max)
+        };
+        let recovered = outage.recovered && diverged.is_none();
         let amplification = if t.offered == 0 {
             f64::NAN
         } else {
@@ -155,15 +246,24 @@ impl RunReport {
             abandoned: t.abandoned,
             dead_lettered: dead,
             outbox_pending,
+            unresolved,
             lost: t.failed + t.abandoned + unresolved + dead,
             lost_revenue,
             p50_ms: p50,
             p99_ms: p99,
+            p50_ok_ms: ok(0.5),
+            p99_ok_ms: ok(0.99),
             amplification,
             outage_s: outage.outage_s,
             sustained_outage_s: outage.sustained_outage_s,
-            recovery_s: outage.recovery_s,
-            recovered: outage.recovered,
+            recovery_s: if recovered {
+                outage.recovery_s
+            } else {
+                f64::NAN
+            },
+            recovered,
+            diverged: diverged.is_some(),
+            diverged_at_s: diverged.as_ref().map_or(f64::NAN, |d| d.at.as_secs_f64()),
             wasted,
             wasted_s,
             breaker_transitions,
@@ -181,6 +281,7 @@ impl RunReport {
             outage,
             summary,
             stats,
+            diverged,
         }
     }
 }

@@ -24,11 +24,11 @@
 use crate::engine::{
     Model as EngineModel, RunError, RunLimits, Scheduler, SimRng, StreamKind, Streams,
 };
-use crate::model::graph::Model;
+use crate::model::graph::{Arrivals, Model};
 use crate::policy::bulkhead::SemaphoreBulkhead;
 use crate::policy::circuit_breaker::BreakerState;
 use crate::sim::metrics::{Metrics, for_each_span};
-use crate::sim::report::RunReport;
+use crate::sim::report::{Divergence, DivergenceCause, RunReport};
 use crate::sim::slab::{Handle, Slab};
 use crate::sim::state::{
     BreakerRt, Call, ClientRt, EdgeRt, Ev, Parent, ProberRt, Request, ServiceRt, WorkloadRt,
@@ -60,6 +60,8 @@ pub struct World<'m> {
     /// Σ replicas over services, and its peak.
     pub(crate) replicas_total: u32,
     pub(crate) peak_replicas: u32,
+    /// Set when a guard stopped the run.
+    pub(crate) diverged: Option<Divergence>,
 }
 
 impl<'m> World<'m> {
@@ -115,26 +117,111 @@ impl<'m> World<'m> {
             intent_seq: 0,
             replicas_total,
             peak_replicas: replicas_total,
+            diverged: None,
         };
         world.build();
         world
     }
 
     /// Runs the world to the end of its drain time and reports.
+    ///
+    /// The run is bounded: every [`guard_step`] of simulated time the world counts its
+    /// live state (requests, calls, pending events, outbox entries); past
+    /// `cfg.max_in_flight`, or past `cfg.max_events` events, it stops there and reports
+    /// as *diverged* ([`RunReport::diverged`]) with every figure up to that time. Running
+    /// in steps changes nothing else: the engine handles the same events in the same
+    /// order, it only returns to this loop between steps.
     pub fn run(model: &'m Model, cfg: RunConfig) -> Result<RunReport, RunError> {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        Ok(Self::run_stoppable(model, cfg, &never)?.expect("never stopped"))
+    }
+
+    /// [`World::run`], giving up (`None`) at the next guard step after `stop` is set: how
+    /// an interrupted experiment ends its running jobs promptly.
+    pub fn run_stoppable(
+        model: &'m Model,
+        cfg: RunConfig,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<Option<RunReport>, RunError> {
         let mut world = World::new(model, cfg);
         let mut sched = Scheduler::with_capacity(4096);
         world.start(&mut sched);
         let until = SimTime::at(cfg.duration + drain_time(model));
-        let stats = crate::engine::run(
-            &mut world,
-            &mut sched,
-            RunLimits {
-                until: Some(until),
-                max_events: cfg.max_events,
-            },
-        )?;
-        Ok(world.finish(stats))
+        let step = guard_step(model, &cfg);
+        let mut stats = crate::engine::RunStats {
+            events: 0,
+            end: SimTime::ZERO,
+            trace_hash: 0,
+        };
+        let mut at = SimTime::ZERO;
+        loop {
+            let next = (at + step).min(until);
+            let limits = RunLimits {
+                until: Some(next),
+                max_events: cfg.max_events - stats.events,
+            };
+            match crate::engine::run(&mut world, &mut sched, limits) {
+                Ok(s) => {
+                    stats.events += s.events;
+                    stats.end = s.end;
+                    stats.trace_hash = stats.trace_hash.rotate_left(7) ^ s.trace_hash;
+                }
+                Err(RunError::RunawayEvents { events, at, .. }) => {
+                    stats.events += events;
+                    stats.end = at;
+                    world.diverge(DivergenceCause::Events(cfg.max_events), at);
+                    break;
+                }
+            }
+            if next >= until {
+                break;
+            }
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let live = world.live(&sched);
+            if live > cfg.max_in_flight {
+                world.diverge(DivergenceCause::InFlight(live), next);
+                break;
+            }
+            at = next;
+        }
+        Ok(Some(world.finish(stats)))
+    }
+
+    /// Live entities: what memory grows with.
+    fn live(&self, sched: &Scheduler<Ev>) -> u64 {
+        let outboxes: u64 = self
+            .metrics
+            .clients
+            .iter()
+            .map(|c| c.captured.saturating_sub(c.delivered + c.dead_lettered))
+            .sum();
+        (self.requests.len() + self.calls.len() + sched.pending()) as u64 + outboxes
+    }
+
+    /// Records why and when the run stopped, and the service holding the most requests
+    /// (queued or in progress, over all its instances): where the backlog grew.
+    fn diverge(&mut self, cause: DivergenceCause, at: SimTime) {
+        let mut held = vec![0u64; self.services.len()];
+        for (_, r) in self.requests.iter() {
+            held[r.service as usize] += 1;
+        }
+        let worst = (0..held.len()).max_by_key(|&i| (held[i], std::cmp::Reverse(i)));
+        let queued = |i: usize| -> u64 {
+            self.services[i]
+                .instances
+                .iter()
+                .map(|inst| inst.queue.len() as u64)
+                .sum()
+        };
+        self.diverged = Some(Divergence {
+            cause,
+            at,
+            service: worst.map(|i| self.model.services[i].name.clone()),
+            service_requests: worst.map_or(0, |i| held[i]),
+            service_queue: worst.map_or(0, queued),
+        });
     }
 
     fn start(&mut self, sched: &mut Scheduler<Ev>) {
@@ -241,7 +328,7 @@ impl<'m> World<'m> {
         self.metrics.final_replicas = self.replicas_total as u64;
         self.metrics.peak_replicas = self.peak_replicas as u64;
         self.metrics.finish(end);
-        RunReport::new(self.model, self.cfg, self.metrics, stats)
+        RunReport::new(self.model, self.cfg, self.metrics, stats, self.diverged)
     }
 }
 
@@ -265,6 +352,21 @@ fn state_area(
             buckets[i].half_open_seconds += secs;
         }
     });
+}
+
+/// How often [`World::run`] checks its guards, in simulated time: every second, or more
+/// often when the peak arrival rate could fill a quarter of `max_in_flight` in less.
+pub fn guard_step(model: &Model, cfg: &RunConfig) -> SimDuration {
+    let rate: f64 = model
+        .workloads
+        .iter()
+        .map(|w| match &w.arrivals {
+            Arrivals::Poisson(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),
+            Arrivals::Clients { count, think } => *count as f64 / think.mean_secs().max(1e-3),
+        })
+        .sum();
+    let secs = (cfg.max_in_flight as f64 / (4.0 * rate.max(1e-9))).clamp(1e-3, 1.0);
+    SimDuration::from_secs_f64(secs)
 }
 
 /// How long after the end of arrivals the run continues, so that requests sent near the

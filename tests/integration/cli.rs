@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn cascade(args: &[&str]) -> Output {
+pub fn cascade(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cascade"))
         .args(args)
         .output()
         .expect("the binary runs")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cascade-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -19,7 +19,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// A small experiment (two variants, a two-value sweep, two replications, 2 simulated
 /// minutes) written next to a copy of the bundled three-tier model with a fault.
-fn small_experiment(dir: &Path) -> PathBuf {
+pub fn small_experiment(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut model = std::fs::read_to_string(root.join("models/three_tier.toml")).unwrap();
     model.push_str(
@@ -50,7 +50,7 @@ set = { "services.payment.clients.processor.timeout" = "300ms" }
     path
 }
 
-fn read(p: &Path) -> Vec<u8> {
+pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -160,7 +160,7 @@ fn a_run_writes_every_output_and_valid_charts() {
     );
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
@@ -173,10 +173,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-mod bad_input {
+pub mod bad_input {
     use super::*;
 
-    fn fails_with(args: &[&str], needle: &str) {
+    /// Runs `args`, expecting exit 2 and a one-line error containing `needle`.
+    pub fn fails_with(args: &[&str], needle: &str) {
         let o = cascade(args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");

@@ -3,6 +3,9 @@
 mod cli;
 mod engine;
 mod fleets;
+mod guard;
 mod mechanisms;
+mod outputs;
+mod resume;
 mod scenarios;
 mod world;

@@ -26,7 +26,8 @@ struct Bar {
     mean: f64,
     lo: f64,
     hi: f64,
-    dots: Vec<f64>,
+    /// One per replication, and whether that run diverged (drawn as a cross).
+    dots: Vec<(f64, bool)>,
 }
 
 /// One plot of bars with its own y axis.
@@ -133,9 +134,9 @@ fn panel(
                 hi: scale(stat.hi),
                 dots: inputs
                     .runs
-                    .values(v, p, metric)
+                    .marked(v, p, metric)
                     .into_iter()
-                    .map(&scale)
+                    .map(|(x, d)| (scale(x), d))
                     .collect(),
             });
         }
@@ -168,9 +169,14 @@ fn figure(inputs: &Inputs, what: &str, panels: Vec<Panel>) -> Option<BarFigure> 
         _ => "sweep point".to_string(),
     };
     Some(BarFigure {
-        title: format!("{} — {what} by variant", inputs.manifest.name),
+        title: format!(
+            "{} — {what} by variant{}",
+            inputs.manifest.name,
+            inputs.partial_tag()
+        ),
         subtitle: format!(
-            "{per_bar} · error bar: 95 % confidence interval of the mean · dot: one replication"
+            "{per_bar} · error bar: 95 % confidence interval of the mean · dot: one replication{}",
+            inputs.diverged_note()
         ),
         variants: inputs.variants.clone(),
         groups,
@@ -218,6 +224,13 @@ impl BarFigure {
         {
             entries.push(LegendEntry::new("one replication", Swatch::Dot));
         }
+        if self
+            .panels
+            .iter()
+            .any(|p| p.bars.iter().any(|b| b.dots.iter().any(|d| d.1)))
+        {
+            entries.push(LegendEntry::new("diverged run", Swatch::Cross));
+        }
         entries
     }
 
@@ -227,7 +240,7 @@ impl BarFigure {
             self.panels.iter().flat_map(|p| &p.bars).flat_map(|b| {
                 [b.mean, b.lo, b.hi]
                     .into_iter()
-                    .chain(b.dots.iter().copied())
+                    .chain(b.dots.iter().map(|d| d.0))
             }),
             true,
             0.14,
@@ -292,14 +305,25 @@ impl BarFigure {
         for b in &panel.bars {
             let x = self.x(b.group, b.variant);
             let n = b.dots.len();
-            chart.draw_series(b.dots.iter().enumerate().map(|(i, &v)| {
-                let jitter = if n > 1 {
+            let jitter = |i: usize| {
+                if n > 1 {
                     (i as f64 / (n - 1) as f64 - 0.5) * 0.5
                 } else {
                     0.0
-                };
-                Circle::new((x + jitter, clamp(v)), 4, INK.mix(0.5).filled())
-            }))?;
+                }
+            };
+            chart.draw_series(b.dots.iter().enumerate().filter(|(_, d)| !d.1).map(
+                |(i, &(v, _))| Circle::new((x + jitter(i), clamp(v)), 4, INK.mix(0.5).filled()),
+            ))?;
+            chart.draw_series(b.dots.iter().enumerate().filter(|(_, d)| d.1).map(
+                |(i, &(v, _))| {
+                    Cross::new(
+                        (x + jitter(i), clamp(v)),
+                        7,
+                        canvas::DIVERGED.stroke_width(3),
+                    )
+                },
+            ))?;
             if b.lo.is_finite() && b.hi.is_finite() {
                 let style = INK.stroke_width(2);
                 chart.draw_series(error_bar(x, clamp(b.lo), clamp(b.hi), 0.08, style))?;
@@ -308,7 +332,7 @@ impl BarFigure {
             if n_bars <= 16 {
                 let top = [b.mean, b.hi]
                     .into_iter()
-                    .chain(b.dots.iter().copied())
+                    .chain(b.dots.iter().map(|d| d.0))
                     .filter(|v| v.is_finite())
                     .fold(b.mean, f64::max);
                 let style = text(size::VALUE).pos(Pos::new(HPos::Center, VPos::Bottom));

@@ -77,6 +77,8 @@ pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// A diverged run: crosses in bar charts, the stop line in time series.
+pub const DIVERGED: RGBColor = RGBColor(0xB0, 0x10, 0x30);
 /// Fill of a fault window.
 pub const FAULT_FILL: RGBAColor = RGBAColor(0xE1, 0x57, 0x59, 0.16);
 /// Opacity of a 95 % confidence band.
@@ -184,6 +186,8 @@ pub enum Swatch {
     ErrorBar,
     /// A replication dot.
     Dot,
+    /// A diverged replication's cross.
+    Cross,
 }
 
 /// One legend line.
@@ -273,6 +277,10 @@ pub fn draw_legend<DB: DrawingBackend>(
             }
             Swatch::Dot => {
                 area.draw(&Circle::new(((x0 + x1) / 2, cy), 4, INK.mix(0.6).filled()))?;
+            }
+            Swatch::Cross => {
+                let c = ((x0 + x1) / 2, cy);
+                area.draw(&Cross::new(c, 7, DIVERGED.stroke_width(3)))?;
             }
         }
         area.draw_text(&e.label, &style, (x1 + PAD, cy))?;

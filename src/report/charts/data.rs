@@ -42,8 +42,14 @@ pub struct Manifest {
     pub good_ratio_below: Option<f64>,
     /// Service names in model order.
     pub services: Vec<String>,
-    /// Client edge names (`caller→callee`) in model order.
+    /// Client edge names (`caller->callee`) in model order.
     pub clients: Vec<String>,
+    /// Jobs in the whole plan.
+    pub jobs: u64,
+    /// `K/N` when the directory holds one shard (a partial result).
+    pub shard: Option<String>,
+    /// Jobs the shard holds.
+    pub shard_jobs: Option<u64>,
 }
 
 /// One swept path and its values as written in the experiment file.
@@ -110,21 +116,64 @@ impl Summary {
 /// `runs.csv`: per cell, the per-replication values of the metrics charts overlay as dots.
 #[derive(Debug, Default)]
 pub struct Runs {
+    /// Per cell and metric, one value per row in file order (NaN kept, so columns align).
     values: BTreeMap<Cell, BTreeMap<String, Vec<f64>>>,
     pub seen: Seen,
 }
 
-/// The `runs.csv` columns read (others are ignored): what the bar charts dot.
-pub const RUN_METRICS: [&str; 3] = ["outage_s", "sustained_outage_s", "lost"];
+/// The `runs.csv` columns read (others are ignored): what the bar charts dot, and which
+/// runs diverged (a guard stopped them) and when.
+pub const RUN_METRICS: [&str; 5] = [
+    "outage_s",
+    "sustained_outage_s",
+    "lost",
+    "diverged",
+    "diverged_at_s",
+];
 
 impl Runs {
-    /// The replications' values of `metric` in the cell (finite ones only).
-    pub fn values(&self, variant: &str, point: &str, metric: &str) -> Vec<f64> {
+    fn raw(&self, variant: &str, point: &str, metric: &str) -> &[f64] {
         self.values
             .get(&(variant.to_string(), point.to_string()))
             .and_then(|m| m.get(metric))
-            .map(|v| v.iter().copied().filter(|x| x.is_finite()).collect())
-            .unwrap_or_default()
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The replications' values of `metric` in the cell (finite ones only).
+    pub fn values(&self, variant: &str, point: &str, metric: &str) -> Vec<f64> {
+        self.marked(variant, point, metric)
+            .into_iter()
+            .map(|(x, _)| x)
+            .collect()
+    }
+
+    /// The finite values of `metric` in the cell, each with whether its run diverged.
+    pub fn marked(&self, variant: &str, point: &str, metric: &str) -> Vec<(f64, bool)> {
+        let diverged = self.raw(variant, point, "diverged");
+        self.raw(variant, point, metric)
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.is_finite())
+            .map(|(i, x)| (*x, diverged.get(i).is_some_and(|d| *d > 0.0)))
+            .collect()
+    }
+
+    /// When the cell's diverged runs were stopped, s.
+    pub fn diverged_at(&self, variant: &str, point: &str) -> Vec<f64> {
+        self.marked(variant, point, "diverged_at_s")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// Diverged runs in the whole file.
+    pub fn diverged_total(&self) -> usize {
+        self.values
+            .values()
+            .filter_map(|m| m.get("diverged"))
+            .flatten()
+            .filter(|d| **d > 0.0)
+            .count()
     }
 }
 
@@ -250,13 +299,15 @@ pub fn read_summary(path: &Path, sweep: &[SweepAxis]) -> Result<Summary, ChartEr
     Ok(summary)
 }
 
-/// Reads `timeseries.csv`, sorting every series by time.
+/// Reads `timeseries.csv`, sorting every series by time. A series is keyed `metric`, or
+/// `metric:entity` when the `entity` column names one (`busy:gateway`).
 pub fn read_timeseries(path: &Path) -> Result<TimeSeries, ChartError> {
     let mut table = CsvTable::open(path)?;
     let variant = table.column("variant")?;
     let point = table.column("point")?;
     let t_s = table.column("t_s")?;
     let metric = table.column("metric")?;
+    let entity = table.find("entity");
     let mean = table.column("mean")?;
     let lo = table.column("lo")?;
     let hi = table.column("hi")?;
@@ -273,10 +324,14 @@ pub fn read_timeseries(path: &Path) -> Result<TimeSeries, ChartError> {
         if !sample.t_s.is_finite() {
             continue;
         }
+        let key = match entity.map(|e| &row[e]) {
+            Some(e) if !e.is_empty() => format!("{}:{e}", &row[metric]),
+            _ => row[metric].to_string(),
+        };
         ts.series
             .entry(cell)
             .or_default()
-            .entry(row[metric].to_string())
+            .entry(key)
             .or_default()
             .push(sample);
     }

@@ -137,8 +137,16 @@ pub fn build(inputs: &Inputs, axis: usize, metric: &str) -> Option<SweepFigure> 
         format!("line: mean of {reps}")
     };
     Some(SweepFigure {
-        title: format!("{} — {what} vs {}", inputs.manifest.name, spec.short_name()),
-        subtitle: format!("{mean_of} · band: 95 % confidence interval of the mean"),
+        title: format!(
+            "{} — {what} vs {}{}",
+            inputs.manifest.name,
+            spec.short_name(),
+            inputs.partial_tag()
+        ),
+        subtitle: format!(
+            "{mean_of} · band: 95 % confidence interval of the mean{}",
+            inputs.diverged_note()
+        ),
         x_desc: spec.path.clone(),
         y_desc,
         x_labels,

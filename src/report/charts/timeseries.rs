@@ -60,6 +60,8 @@ pub struct TimeSeriesFigure {
     x_max: f64,
     /// Fault windows in display units.
     faults: Vec<(f64, f64)>,
+    /// When diverged runs were stopped, in display units.
+    stops: Vec<f64>,
     panels: Vec<Panel>,
 }
 
@@ -140,22 +142,46 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         "requests per second".into(),
         traffic,
     ));
-    if let Some(p99) = line("p99_ms", "p99 latency", PALETTE[3], false, 1.0) {
-        let values = p99.points.iter().flat_map(|p| [p.1, p.2, p.3]);
-        let panel = match axes::log_range(values.clone(), 30.0) {
+    let latency: Vec<Line> = [
+        line(
+            "p99_ms",
+            "p99, all requests (failed, abandoned included)",
+            PALETTE[3],
+            false,
+            1.0,
+        ),
+        line(
+            "p99_ok_ms",
+            "p99, answered requests",
+            PALETTE[5],
+            false,
+            1.0,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !latency.is_empty() {
+        let values = || {
+            latency
+                .iter()
+                .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.2, p.3]))
+        };
+        let caption = "(b) p99 latency".to_string();
+        let panel = match axes::log_range(values(), 30.0) {
             Some((lo, hi)) => Panel {
-                caption: "(b) p99 latency".into(),
+                caption,
                 y_desc: "p99 latency (ms, log scale)".into(),
                 scale: Scale::Log(lo, hi),
-                lines: vec![p99],
+                lines: latency,
             },
             None => {
-                let (lo, hi) = axes::y_range(values, true, 0.08);
+                let (lo, hi) = axes::y_range(values(), true, 0.08);
                 Panel {
-                    caption: "(b) p99 latency".into(),
+                    caption,
                     y_desc: "p99 latency (ms)".into(),
                     scale: Scale::Linear(lo, hi),
-                    lines: vec![p99],
+                    lines: latency,
                 }
             }
         };
@@ -220,6 +246,21 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     if !point.is_empty() {
         title = format!("{title} at {point}");
     }
+    title.push_str(&inputs.partial_tag());
+    let stops = inputs.runs.diverged_at(variant, point);
+    let diverged = match stops.as_slice() {
+        [] => String::new(),
+        [t, ..] => format!(
+            " · {} diverged (first at {} {}): later buckets average the others",
+            if stops.len() == 1 {
+                "1 run".to_string()
+            } else {
+                format!("{} runs", stops.len())
+            },
+            fmt_num(unit.scale(*t)),
+            unit.name()
+        ),
+    };
     let reps = inputs.replications_text();
     let mean_of = if reps.is_empty() {
         "lines: mean over replications".to_string()
@@ -229,9 +270,10 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     Some(TimeSeriesFigure {
         title,
         subtitle: format!(
-            "{mean_of} · bands: 95 % confidence interval · {} s buckets · red: fault window",
+            "{mean_of} · bands: 95 % confidence interval · {} s buckets · red: fault window{diverged}",
             fmt_num(bucket_s)
         ),
+        stops: stops.iter().map(|t| unit.scale(*t)).collect(),
         x_desc: format!("time ({})", unit.name()),
         x_max: unit.scale(duration_s.max(bucket_s)),
         faults: m
@@ -339,6 +381,12 @@ impl TimeSeriesFigure {
         if !self.faults.is_empty() {
             entries.push(LegendEntry::new("fault", Swatch::Fill(FAULT_FILL)));
         }
+        if !self.stops.is_empty() {
+            entries.push(LegendEntry::new(
+                "run diverged (guard)",
+                Swatch::Dashed(canvas::DIVERGED),
+            ));
+        }
         entries
     }
 
@@ -384,6 +432,14 @@ impl TimeSeriesFigure {
         chart.draw_series(self.faults.iter().map(|&(a, b)| {
             Rectangle::new([(clamp_x(a), y0), (clamp_x(b), y1)], FAULT_FILL.filled())
         }))?;
+        for &t in &self.stops {
+            chart.draw_series(DashedLineSeries::new(
+                [(clamp_x(t), y0), (clamp_x(t), y1)],
+                8,
+                5,
+                canvas::DIVERGED.stroke_width(3),
+            ))?;
+        }
         for l in &panel.lines {
             for run in finite_runs(&l.points, |p| p.2.is_finite() && p.3.is_finite()) {
                 let mut poly: Vec<(f64, f64)> =

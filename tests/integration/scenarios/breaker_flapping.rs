@@ -16,7 +16,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 const SET: [&str; 2] = ["faults.0.at=2m", "faults.0.duration=8m"];
 const FAULT: (f64, f64) = (120.0, 600.0);
-const EDGE: &str = "storefront→inventory";
+const EDGE: &str = "storefront->inventory";
 
 /// Mean of a time series over `[from, to)` seconds.
 fn window_mean(o: &Outcome, variant: &str, metric: &str, (from, to): (f64, f64)) -> f64 {
@@ -44,7 +44,12 @@ fn window_mean(o: &Outcome, variant: &str, metric: &str, (from, to): (f64, f64))
 
 /// Breaker transitions and the edge's totals.
 fn edge(r: &RunReport) -> (u64, ClientBucket) {
-    let c = r.metrics.clients.iter().find(|c| c.name == EDGE).unwrap();
+    let c = r
+        .metrics
+        .clients
+        .iter()
+        .find(|c| c.name.replace('→', "->") == EDGE)
+        .unwrap();
     (c.transitions, c.totals())
 }
 

@@ -37,7 +37,7 @@ const BACKOFFS: [&str; 6] = [
 ];
 /// The fault window of the shortened run, in 10 s buckets: 4m..10m.
 const FAULT: std::ops::Range<usize> = 24..60;
-const PROCESSOR: &str = "attempts_per_s:payment→processor";
+const PROCESSOR: &str = "attempts_per_s:payment->processor";
 
 /// One shortened run shared by both tests.
 fn run() -> &'static Outcome {

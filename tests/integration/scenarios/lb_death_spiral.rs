@@ -23,7 +23,7 @@ fn lost(r: &RunReport, workload: &str) -> u64 {
 fn health_checks_behind_a_saturated_pool_take_the_catalog_down_timeouts_keep_it_up() {
     let o = run_experiment("lb_death_spiral.toml", 1, Some("9m"), &SET);
     let fault = 30..72; // 5 s buckets from 2m30s (the spiral has started) to 6m
-    let healthy = |v: &str| o.series(v, "", "healthy:lb→web");
+    let healthy = |v: &str| o.series(v, "", "healthy:lb->web");
     let browse_ok = |v: &str| o.series(v, "", "ok_per_s:browse");
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
     for v in [

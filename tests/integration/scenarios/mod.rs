@@ -115,20 +115,17 @@ pub fn run_experiment(
         seed: None,
         duration: duration.map(|d| d.parse::<SimDuration>().unwrap()),
         set: set.iter().map(|s| parse_set(s).unwrap()).collect(),
+        max_in_flight: None,
     };
     let experiment = Experiment::load(&root.join("experiments").join(file), &cli)
         .unwrap_or_else(|e| panic!("{e}"));
     let results = runner::run(&experiment, &RunOptions::default()).expect("runs");
     let dir =
         std::env::temp_dir().join(format!("cascade-scenario-{}-{}", std::process::id(), file));
-    output::prepare(&dir).unwrap();
-    output::write_run(
-        &dir,
-        &experiment,
-        &results,
-        &Manifest::new(&experiment, "test", None),
-    )
-    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = Manifest::new(&experiment, "test", None, experiment.job_count());
+    output::write_run(&dir, &experiment, &results, &manifest).unwrap();
     let mut means = Vec::new();
     let mut r = csv::Reader::from_path(dir.join("summary.csv")).unwrap();
     let h = r.headers().unwrap().clone();

@@ -100,7 +100,7 @@ fn open_seconds(o: &Outcome, point: &str) -> f64 {
     o.results.groups[p]
         .metrics
         .iter()
-        .find(|(n, _)| n == "breaker_open:payment→processor")
+        .find(|(n, _)| n == "breaker_open:payment->processor")
         .map_or(0.0, |(_, accs)| {
             accs.iter().map(|a| a.mean()).sum::<f64>() * 10.0
         })

@@ -41,8 +41,8 @@ fn fraud_and_database_calls_keep_flowing_only_with_bulkheads() {
     // Before the fault, and the fault from its second minute on (the pool takes a few
     // seconds to fill with tax calls).
     let (before, during) = ((0.0, 120.0), (180.0, 480.0));
-    let fraud = "attempts_per_s:payment→fraud";
-    let db = "attempts_per_s:payment→db";
+    let fraud = "attempts_per_s:payment->fraud";
+    let db = "attempts_per_s:payment->db";
 
     for (metric, what) in [(fraud, "fraud"), (db, "database")] {
         let normal = window(&o, "shared-pool", metric, before.0, before.1);

@@ -1,0 +1,106 @@
+//! What the runner keeps of each run, and how replications are aggregated.
+//!
+//! Aggregation must give byte-identical output whatever the number of threads, however a
+//! sweep is sharded and however often a run was interrupted and resumed. Floating-point
+//! sums depend on the order of addition, so every value is first quantized to
+//! micro-units and summed as an integer ([`Acc`]): integer sums are exact, hence
+//! independent of order, and a merge of shards adds up to exactly what one run would
+//! have.
+//!
+//! - [`acc`]: the accumulators and intervals;
+//! - [`series`]: per-bucket series of a run, keyed by metric and entity;
+//! - here: the per-run numbers of `runs.csv` ([`RUN_METRICS`], [`run_values`]).
+
+pub mod acc;
+pub mod series;
+
+pub use acc::{Acc, t975, wilson};
+pub use series::{GroupSeries, Series, SeriesKey, series, series_count};
+
+use crate::sim::RunReport;
+
+/// The per-run metrics written to `runs.csv`, in column order (defined in
+/// `output/README.md`).
+pub const RUN_METRICS: [&str; 31] = [
+    "outage_s",
+    "sustained_outage_s",
+    "recovery_s",
+    "recovered",
+    "diverged",
+    "diverged_at_s",
+    "offered",
+    "good",
+    "late",
+    "degraded",
+    "pending",
+    "failed",
+    "abandoned",
+    "unresolved",
+    "dead_lettered",
+    "outbox_pending",
+    "lost",
+    "lost_revenue",
+    "p50_ms",
+    "p99_ms",
+    "p50_ok_ms",
+    "p99_ok_ms",
+    "amplification",
+    "wasted",
+    "wasted_s",
+    "breaker_transitions",
+    "restarts",
+    "ejections",
+    "peak_replicas",
+    "final_replicas",
+    "events",
+];
+
+/// The range a metric's values (and so its interval) can take: shares in `[0, 1]`,
+/// everything else `≥ 0`. Intervals are clipped to it.
+pub fn metric_range(metric: &str) -> (f64, f64) {
+    match metric {
+        "recovered" | "diverged" | "recovered_share" | "good_ratio" | "down" | "breaker_open" => {
+            (0.0, 1.0)
+        }
+        _ => (0.0, f64::INFINITY),
+    }
+}
+
+/// The values of [`RUN_METRICS`] for one run.
+pub fn run_values(r: &RunReport) -> Vec<f64> {
+    let s = &r.summary;
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    vec![
+        s.outage_s,
+        s.sustained_outage_s,
+        s.recovery_s,
+        flag(s.recovered),
+        flag(s.diverged),
+        s.diverged_at_s,
+        s.offered as f64,
+        s.good as f64,
+        s.late as f64,
+        s.degraded as f64,
+        s.pending as f64,
+        s.failed as f64,
+        s.abandoned as f64,
+        s.unresolved as f64,
+        s.dead_lettered as f64,
+        s.outbox_pending as f64,
+        s.lost as f64,
+        s.lost_revenue,
+        s.p50_ms,
+        s.p99_ms,
+        s.p50_ok_ms,
+        s.p99_ok_ms,
+        s.amplification,
+        s.wasted as f64,
+        s.wasted_s,
+        s.breaker_transitions as f64,
+        s.restarts as f64,
+        s.ejections as f64,
+        s.peak_replicas as f64,
+        s.final_replicas as f64,
+        s.events as f64,
+    ]
+}
