@@ -409,11 +409,12 @@ pub fn lint(model: &Model) -> Vec<String> {
                 "services.{}: peak load {:.0} req/s is above its capacity of {:.0} req/s (ρ = {}): its queue grows without bound at the peak, fault or not; add workers, or shed or rate-limit at its door",
                 service.name,
                 l.rate,
-                l.capacity,
+                l.capacity_max,
                 super::fmt_rho(l.rho)
             ));
         }
     }
+    out.extend(super::fleet_lint::lint(model));
     out
 }
 
