@@ -586,3 +586,53 @@ fn a_fleet_run_is_deterministic() {
     let c = run(&m, 180, 11);
     assert_ne!(a.stats.trace_hash, c.stats.trace_hash);
 }
+
+mod breaker_scope {
+    use super::*;
+
+    /// One instance of four fails every request; the breaker (50 % of 20 calls) sits
+    /// inside a retry of 3 attempts, so each attempt picks an instance again.
+    fn with_scope(scope: &str) -> RunReport {
+        let client = format!(
+            "retry = {{ max_attempts = 3, backoff = \"none\" }}\nbreaker = {{ count_window = {{ size = 20, failure_rate = 50.0, minimum_calls = 20 }}, wait_open = \"30s\", half_open_calls = 3 }}\norder = [\"retry\", \"breaker\", \"bulkhead\", \"timeout\"]\nbreaker_scope = \"{scope}\""
+        );
+        let faults = "[[faults]]\ntarget = \"api\"\ninstances = 1\nat = \"0s\"\nduration = \"1h\"\nerror_rate = 1.0\n";
+        run(&model(&fleet(100.0, 4, 10, 5, &client, faults)), 300, 12)
+    }
+
+    #[test]
+    fn an_instance_breaker_opens_for_the_failing_instance_only() {
+        let edge = with_scope("edge");
+        let inst = with_scope("instance");
+        // A quarter of the attempts fail: the edge's breaker never reaches 50 %.
+        assert_eq!(edge.summary.breaker_transitions, 0);
+        // The failing instance's own breaker opens, and reopens after each probe.
+        assert!(
+            inst.summary.breaker_transitions >= 3,
+            "{}",
+            inst.summary.breaker_transitions
+        );
+        let c = |r: &RunReport| {
+            r.metrics
+                .clients
+                .iter()
+                .find(|c| c.name == "front→api")
+                .unwrap()
+                .totals()
+        };
+        // Its attempts are refused at once instead of failing at the instance, and the
+        // retries go elsewhere: fewer attempts reach instance 0.
+        assert!(c(&inst).breaker_rejections > 5_000);
+        let a_edge = arrivals_per_instance(&edge, "api");
+        let a_inst = arrivals_per_instance(&inst, "api");
+        assert!(a_inst[0] * 10 < a_edge[0], "{a_inst:?} vs {a_edge:?}");
+        // Both answer (nearly) everyone: the retry finds a healthy instance.
+        for r in [&edge, &inst] {
+            let ok = r.summary.good as f64 / r.summary.offered as f64;
+            assert!(ok > 0.98, "{ok}");
+        }
+        // The share open is per breaker: one of four open most of the time.
+        let open: f64 = c(&inst).open_seconds / c(&inst).breaker_seconds;
+        assert!((0.15..0.26).contains(&open), "open share {open:.3}");
+    }
+}
