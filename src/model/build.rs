@@ -14,11 +14,11 @@ use crate::engine::Dist;
 use crate::error::ConfigError;
 use crate::model::graph::{
     Arrivals, BreakerDef, CallDef, Client, ClientId, Endpoint, EndpointId, Fault, HealthCheck,
-    Liveness, Model, Pool, Probe, Service, ServiceId, Step, Warmup, Workload,
+    Liveness, Model, Pool, Probe, Service, ServiceId, Signal, Signals, Step, Warmup, Workload,
 };
 use crate::model::spec::{
-    ArrivalsSpec, BreakerScope, ClientSpec, FaultSpec, Layer, LivenessSpec, ModelSpec,
-    ReadinessSpec, ServiceSpec, StepSpec, WarmupSpec, WorkSpec, WorkloadSpec,
+    ArrivalsSpec, BreakerScope, ClientSpec, ErrorStatus, FaultSpec, Layer, LivenessSpec, ModelSpec,
+    ReadinessSpec, ServiceSpec, StatusClass, StepSpec, WarmupSpec, WorkSpec, WorkloadSpec,
 };
 use crate::policy::balancer::DEFAULT_PANIC_THRESHOLD;
 use crate::policy::budget::RetryBudget;
@@ -444,6 +444,7 @@ impl Builder {
             retry,
             priority: w.priority,
             balancer,
+            cancel_on_abandon: w.cancel_on_abandon,
         })
     }
 
@@ -490,6 +491,17 @@ impl Builder {
         if !(0.0..=1.0).contains(&error_rate) {
             return Err(err(format!("{path}.error_rate"), "must be between 0 and 1"));
         }
+        if f.status.is_some() && f.error_rate.is_none() {
+            return Err(err(
+                format!("{path}.status"),
+                "says what the injected errors are: it needs error_rate",
+            ));
+        }
+        let error = match f.status.unwrap_or(ErrorStatus::ServerError) {
+            ErrorStatus::ServerError => crate::policy::Outcome::ServerError,
+            ErrorStatus::ClientError => crate::policy::Outcome::ClientError,
+            ErrorStatus::Throttled => crate::policy::Outcome::Throttled,
+        };
         if let Some(w) = f.workers {
             let name = specs.keys().nth(service as usize).unwrap();
             if endpoint.is_some() {
@@ -547,6 +559,7 @@ impl Builder {
             latency,
             latency_multiplier: f.latency_multiplier,
             error_rate,
+            error,
             refuse: f.refuse,
             hang: f.hang,
             workers: f.workers,
@@ -625,27 +638,80 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
             ));
         }
     }
-    if let Some(rl) = &svc.rate_limit {
-        RateLimiter::new(*rl, SimTime::ZERO)
-            .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
-    }
-    if let Some(c) = svc.concurrency_limit {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        SimpleLimiter::new(c, &mut rng)
-            .map_err(|e| e.within(&format!("{path}.concurrency_limit")))?;
-    }
-    if let Some(s) = &svc.shed {
+    let rate_limit = match &svc.rate_limit {
+        None => None,
+        Some(spec) => {
+            let rl = spec.config().map_err(|n| {
+                err(
+                    format!("{path}.rate_limit"),
+                    if n == 0 {
+                        "needs a limiter: token_bucket or limit_for_period"
+                    } else {
+                        "give exactly one limiter: token_bucket or limit_for_period"
+                    },
+                )
+            })?;
+            RateLimiter::new(rl, SimTime::ZERO)
+                .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
+            Some(rl)
+        }
+    };
+    let concurrency_limit = match &svc.concurrency_limit {
+        None => None,
+        Some(spec) => {
+            let c = spec.config().map_err(|n| {
+                err(
+                    format!("{path}.concurrency_limit"),
+                    if n == 0 {
+                        "needs an algorithm: aimd, vegas or gradient2"
+                    } else {
+                        "give exactly one algorithm: aimd, vegas or gradient2"
+                    },
+                )
+            })?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            SimpleLimiter::new(c, &mut rng)
+                .map_err(|e| e.within(&format!("{path}.concurrency_limit")))?;
+            Some(c)
+        }
+    };
+    let shed = svc.shed.as_ref().map(|s| s.config());
+    if let Some(s) = &shed {
         PriorityShedder::new(s.clone()).map_err(|e| e.within(&format!("{path}.shed")))?;
     }
+    let signal = |status: Option<StatusClass>, default: StatusClass, retry_after| Signal {
+        throttled: status.unwrap_or(default) == StatusClass::Throttled,
+        retry_after,
+    };
+    let signals = Signals {
+        queue: signal(
+            svc.queue.status,
+            StatusClass::Unavailable,
+            svc.queue.retry_after,
+        ),
+        rate_limit: svc.rate_limit.as_ref().map_or_else(Signal::default, |r| {
+            signal(r.status, StatusClass::Throttled, r.retry_after)
+        }),
+        shed: svc.shed.as_ref().map_or_else(Signal::default, |r| {
+            signal(r.status, StatusClass::Unavailable, r.retry_after)
+        }),
+        concurrency: svc
+            .concurrency_limit
+            .as_ref()
+            .map_or_else(Signal::default, |r| {
+                signal(r.status, StatusClass::Unavailable, r.retry_after)
+            }),
+    };
     Ok(Service {
         name: name.to_string(),
         workers: svc.workers,
         queue_capacity: svc.queue.capacity,
         discipline: svc.queue.discipline,
         queue_timeout: svc.queue.timeout,
-        rate_limit: svc.rate_limit,
-        shed: svc.shed.clone(),
-        concurrency_limit: svc.concurrency_limit,
+        rate_limit,
+        shed,
+        concurrency_limit,
+        signals,
         endpoints: Vec::new(),
         instances: svc.instances,
         readiness: None,
@@ -856,6 +922,7 @@ fn build_client(
         panic_threshold,
         outlier: c.outlier_detection,
         breaker_scope,
+        cancel: c.cancel,
     })
 }
 

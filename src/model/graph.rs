@@ -83,6 +83,31 @@ pub struct Service {
     pub autoscale: Option<AutoscaleConfig>,
     /// Cold start of a (re)started container.
     pub warmup: Option<Warmup>,
+    /// How each front-door refusal answers its caller.
+    pub signals: Signals,
+}
+
+/// How one kind of front-door refusal answers: throttled (429) or unavailable (503), and
+/// the Retry-After hint it carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signal {
+    /// 429 instead of 503.
+    pub throttled: bool,
+    /// The Retry-After hint.
+    pub retry_after: Option<SimDuration>,
+}
+
+/// The refusal answers of a service's front door, by source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// Queue full and queue timeout.
+    pub queue: Signal,
+    /// The rate limiter.
+    pub rate_limit: Signal,
+    /// Priority shedding.
+    pub shed: Signal,
+    /// The adaptive concurrency limit.
+    pub concurrency: Signal,
 }
 
 impl Service {
@@ -215,6 +240,8 @@ pub struct Client {
     pub outlier: Option<OutlierConfig>,
     /// One breaker for the edge, or one per callee instance.
     pub breaker_scope: BreakerScope,
+    /// Attempts that end without their response cancel the callee's request.
+    pub cancel: bool,
 }
 
 /// A breaker definition (one instance per run).
@@ -287,6 +314,8 @@ pub struct Workload {
     pub priority: u8,
     /// The front balancer over the entry service's instances.
     pub balancer: BalancerConfig,
+    /// A user giving up cancels their request.
+    pub cancel_on_abandon: bool,
 }
 
 /// A validated fault.
@@ -304,8 +333,10 @@ pub struct Fault {
     pub latency: Option<Dist>,
     /// Latency multiplier.
     pub latency_multiplier: Option<f64>,
-    /// Probability of an immediate server error.
+    /// Probability of an immediate error.
     pub error_rate: f64,
+    /// What that error is: a server error, a client error or a throttle.
+    pub error: crate::policy::Outcome,
     /// Refuse everything.
     pub refuse: bool,
     /// Swallow everything.

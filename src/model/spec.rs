@@ -36,11 +36,12 @@ use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::bulkhead::BulkheadConfig;
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
+use crate::policy::concurrency_limit::{AimdConfig, Gradient2Config, VegasConfig};
 use crate::policy::fallback::FallbackConfig;
 use crate::policy::health_check::HealthCheckConfig;
 use crate::policy::hpa::AutoscaleConfig;
 use crate::policy::outlier::OutlierConfig;
-use crate::policy::rate_limit::RateLimiterConfig;
+use crate::policy::rate_limit::{LimitForPeriodConfig, RateLimiterConfig, TokenBucketConfig};
 use crate::policy::retry::RetryConfig;
 use crate::policy::shedding::ShedConfig;
 use crate::policy::timeout::AttemptTimeout;
@@ -99,6 +100,10 @@ pub struct WorkloadSpec {
     /// instances (default `"round_robin"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<BalancerConfig>,
+    /// When a user gives up, their request is cancelled (removed from its queue, or
+    /// stopped with its worker freed, and its own calls cancelled where the edge cancels).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_on_abandon: bool,
 }
 
 /// Open or closed arrivals.
@@ -153,17 +158,18 @@ pub struct ServiceSpec {
     /// Policy stacks for calls to other services, keyed by the callee service's name.
     #[serde(default)]
     pub clients: BTreeMap<String, ClientSpec>,
-    /// Ingress rate limit at the front door (rejections are `rate_limited`).
+    /// Ingress rate limit at the front door (rejections are `rate_limited`; they answer
+    /// "throttled", 429, unless `status` says otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<RateLimiterConfig>,
+    pub rate_limit: Option<RateLimitSpec>,
     /// Priority load shedding at the front door (utilisation = busy workers ÷ workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shed: Option<ShedConfig>,
+    pub shed: Option<ShedSpec>,
     /// Adaptive concurrency limit at the front door (Netflix concurrency-limits:
     /// `{ aimd = { … } }`, `{ vegas = { … } }`, `{ gradient2 = { … } }`): requests beyond
     /// the current limit of requests in progress (queued or running) are shed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency_limit: Option<ConcurrencyLimitConfig>,
+    pub concurrency_limit: Option<ConcurrencyLimitSpec>,
     /// Instances behind the callers' load balancers (default 1). `workers`, `queue`, the
     /// front-door policies and `per_inflight` are per instance.
     #[serde(default = "one", skip_serializing_if = "is_one")]
@@ -297,6 +303,129 @@ pub struct QueueSpec {
     /// Requests that waited longer are dropped when dequeued (`queue_timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<SimDuration>,
+    /// How a full queue or a queue timeout answers (default `"unavailable"`, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with those answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+/// The status class an overload refusal answers with: HTTP 503 / gRPC `UNAVAILABLE`, or
+/// HTTP 429 / gRPC `RESOURCE_EXHAUSTED` (the caller sees [`crate::policy::Outcome::Throttled`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusClass {
+    /// 503: the service cannot take the request now.
+    Unavailable,
+    /// 429: the caller should slow down.
+    Throttled,
+}
+
+/// `rate_limit = { token_bucket = { rate = 500.0, burst = 50 }, retry_after = "1s" }` or
+/// `{ limit_for_period = { … } }` (alias `resilience4j`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// A continuous token bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_bucket: Option<TokenBucketConfig>,
+    /// Resilience4j's fixed-cycle limiter.
+    #[serde(
+        default,
+        alias = "resilience4j",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub limit_for_period: Option<LimitForPeriodConfig>,
+    /// How a refusal answers (default `"throttled"`, 429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with refusals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+impl RateLimitSpec {
+    /// The limiter, if exactly one is given (`Err(n)` with the count otherwise).
+    pub fn config(&self) -> Result<RateLimiterConfig, usize> {
+        match (self.token_bucket, self.limit_for_period) {
+            (Some(t), None) => Ok(RateLimiterConfig::TokenBucket(t)),
+            (None, Some(l)) => Ok(RateLimiterConfig::LimitForPeriod(l)),
+            (None, None) => Err(0),
+            _ => Err(2),
+        }
+    }
+}
+
+/// `shed = { thresholds = [1.0, 0.9, 0.8] }`, with `status` and `retry_after` as for the
+/// queue.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShedSpec {
+    /// Utilisation at or above which each priority class is shed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<f64>>,
+    /// How a shed request answers (default `"unavailable"`, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with those answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+impl ShedSpec {
+    /// The shedding policy's config.
+    pub fn config(&self) -> ShedConfig {
+        match &self.thresholds {
+            Some(t) => ShedConfig {
+                thresholds: t.clone(),
+            },
+            None => ShedConfig::default(),
+        }
+    }
+}
+
+/// `concurrency_limit = { vegas = {} }` (or `aimd`, `gradient2`), with `status` and
+/// `retry_after` as for the queue.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyLimitSpec {
+    /// Netflix AIMD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aimd: Option<AimdConfig>,
+    /// Netflix Vegas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vegas: Option<VegasConfig>,
+    /// Netflix Gradient2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient2: Option<Gradient2Config>,
+    /// How a request over the limit answers (default `"unavailable"`, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with those answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+impl ConcurrencyLimitSpec {
+    /// The limit algorithm, if exactly one is given (`Err(n)` with the count otherwise).
+    pub fn config(&self) -> Result<ConcurrencyLimitConfig, usize> {
+        let mut found = Vec::new();
+        if let Some(c) = self.aimd {
+            found.push(ConcurrencyLimitConfig::Aimd(c));
+        }
+        if let Some(c) = self.vegas {
+            found.push(ConcurrencyLimitConfig::Vegas(c));
+        }
+        if let Some(c) = self.gradient2 {
+            found.push(ConcurrencyLimitConfig::Gradient2(c));
+        }
+        if found.len() == 1 {
+            Ok(found.remove(0))
+        } else {
+            Err(found.len())
+        }
+    }
 }
 
 /// An endpoint: steps executed in order while holding a worker.
@@ -516,6 +645,11 @@ pub struct ClientSpec {
     /// one per callee instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker_scope: Option<BreakerScope>,
+    /// gRPC deadline / Go context semantics: an attempt that ends without its response
+    /// (timeout, the caller cancelled) cancels the callee's request, which cancels its own
+    /// calls in turn on edges that cancel. Default false: the callee never notices.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel: bool,
 }
 
 /// What one circuit breaker covers.
@@ -541,6 +675,18 @@ pub struct PoolSpec {
     pub max_wait: SimDuration,
 }
 
+/// The class of a fault's injected errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorStatus {
+    /// A 5xx.
+    ServerError,
+    /// A 4xx: the caller's request was wrong.
+    ClientError,
+    /// A 429: slow down.
+    Throttled,
+}
+
 /// A fault on a service (`"processor"`) or one endpoint (`"processor.charge"`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -557,9 +703,13 @@ pub struct FaultSpec {
     /// Multiply the latency of every work step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_multiplier: Option<f64>,
-    /// Probability (0–1) that a request fails at once with a server error.
+    /// Probability (0–1) that a request fails at once with an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
+    /// What those errors are: `"server_error"` (default, 500), `"client_error"` (400:
+    /// never retried, not a breaker failure by default) or `"throttled"` (429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ErrorStatus>,
     /// Refuse every request at once (connection refused: fails fast).
     #[serde(default)]
     pub refuse: bool,

@@ -67,6 +67,10 @@ pub enum Outcome {
     ClientError,
     /// The caller stopped waiting (per-attempt or total timeout).
     Timeout,
+    /// The callee asked the caller to slow down (HTTP 429, gRPC `RESOURCE_EXHAUSTED`): its
+    /// rate limiter, or an overload protection configured to answer "throttled". Retryable
+    /// by default (after the server's Retry-After, where honoured).
+    Throttled,
     /// A protection refused the call before it ran.
     Rejected(RejectReason),
 }

@@ -80,6 +80,7 @@ fn bare_client(
         metric,
         model: NONE,
         caller: NONE,
+        cancel: false,
     }
 }
 
@@ -119,6 +120,7 @@ impl<'m> World<'m> {
             workers: s.workers,
             busy: 0,
             queue: VecDeque::new(),
+            dead: 0,
             rate_limit: s
                 .rate_limit
                 .map(|c| RateLimiter::new(c, now).expect("validated")),
@@ -193,6 +195,7 @@ impl<'m> World<'m> {
             metric: c,
             model: c,
             caller: m.caller,
+            cancel: m.cancel,
         }
     }
 
@@ -364,6 +367,7 @@ impl<'m> World<'m> {
                 id,
             );
             users.edge = (model.clients.len() + w) as u32;
+            users.cancel = wl.cancel_on_abandon;
             self.clients.push(users);
             let rate_max = match &wl.arrivals {
                 Arrivals::Poisson(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),

@@ -91,13 +91,21 @@ impl World<'_> {
             phase: Phase::Acquiring,
             holds: 0,
             pin,
+            sibling: None,
             inst: pin,
             breaker: NONE,
+            hint: None,
             attempt_req: None,
             attempt_timer: None,
             call_timer: None,
             step_timer: None,
         });
+        if let Parent::Request(r) = parent
+            && let Some(req) = self.requests.get_mut(r)
+        {
+            let first = req.children.replace(h);
+            self.calls.get_mut(h).unwrap().sibling = first;
+        }
         if deadline <= now {
             self.finish_call(
                 sched,
@@ -497,6 +505,8 @@ impl World<'_> {
             workload: call.workload,
             class: call.class,
             rate_passed: false,
+            queued: false,
+            children: None,
         });
         let c = self.calls.get_mut(h).unwrap();
         c.phase = Phase::InFlight;
@@ -517,13 +527,15 @@ impl World<'_> {
         attempt: u32,
         outcome: Outcome,
         quality: Quality,
+        hint: Option<SimDuration>,
     ) {
-        let Some(c) = self.calls.get(h) else {
+        let Some(c) = self.calls.get_mut(h) else {
             return;
         };
         if c.phase != Phase::InFlight || c.attempts != attempt {
             return; // an attempt the caller has given up on
         }
+        c.hint = hint;
         self.attempt_end(sched, h, outcome, quality);
     }
 
@@ -586,9 +598,10 @@ impl World<'_> {
             c.attempt_req = None;
             c.phase = Phase::Acquiring;
         }
-        // A request still running for this attempt now works for nobody.
-        if let Some(r) = call.attempt_req.and_then(|r| self.requests.get_mut(r)) {
-            r.abandoned_at = sched.now();
+        // A request still running for this attempt now works for nobody, unless the edge
+        // cancels it.
+        if let Some(r) = call.attempt_req {
+            self.give_up_on(sched, ci, r);
         }
         if call.holds & HOLD_ACTIVE != 0 {
             self.calls.get_mut(h).unwrap().holds &= !HOLD_ACTIVE;
@@ -652,11 +665,12 @@ impl World<'_> {
         } else {
             client.current_timeout()
         };
+        let hint = call.hint.take();
         let decision = retry.on_outcome(
             state,
             now,
             outcome,
-            None,
+            hint,
             deadline,
             attempt_timeout,
             &mut client.jitter,
@@ -749,6 +763,7 @@ impl World<'_> {
                 }
             }
         };
+        self.unlink(h, &call);
         self.calls.remove(h);
         match call.parent {
             Parent::Request(r) => self.on_call_done(sched, r, call.critical, outcome, quality),
@@ -793,11 +808,45 @@ impl World<'_> {
         self.schedule_drain(sched, client);
     }
 
-    /// Ends a call whose caller's process died (a restart): every permit and timer goes,
-    /// nobody is told; a running attempt's request works on for nobody. An outbox replay
-    /// counts as failed (the outbox is durable and replays it later).
+    /// The caller stopped waiting for request `r` (an attempt of a call through client
+    /// `ci`): an edge that cancels cancels it; otherwise it works on for nobody.
+    fn give_up_on(&mut self, sched: &mut Scheduler<Ev>, ci: usize, r: Handle) {
+        if self.clients[ci].cancel {
+            self.cancel_request(sched, r);
+        } else if let Some(req) = self.requests.get_mut(r) {
+            req.abandoned_at = req.abandoned_at.min(sched.now());
+        }
+    }
+
+    /// Takes call `h` off its parent request's list of calls (a handful: one step's).
+    fn unlink(&mut self, h: Handle, call: &Call) {
+        let Parent::Request(r) = call.parent else {
+            return;
+        };
+        let sibling = self.calls.get(h).and_then(|c| c.sibling);
+        let Some(req) = self.requests.get_mut(r) else {
+            return;
+        };
+        if req.children == Some(h) {
+            req.children = sibling;
+            return;
+        }
+        let mut at = req.children;
+        while let Some(c) = at {
+            let next = self.calls.get(c).and_then(|x| x.sibling);
+            if next == Some(h) {
+                self.calls.get_mut(c).unwrap().sibling = sibling;
+                return;
+            }
+            at = next;
+        }
+    }
+
+    /// Ends a call whose caller stopped (its process died, or its request was cancelled):
+    /// every permit and timer goes, nobody is told; a running attempt's request is
+    /// cancelled if the edge cancels, else works on for nobody. An outbox replay counts
+    /// as failed (the outbox is durable and replays it later).
     pub(crate) fn abort_call(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
-        let now = sched.now();
         let call = *self.calls.get(h).unwrap();
         let ci = call.client as usize;
         for t in [call.call_timer, call.step_timer, call.attempt_timer]
@@ -809,8 +858,8 @@ impl World<'_> {
         if call.phase == Phase::Waiting {
             self.unpark(sched, h);
         }
-        if let Some(r) = call.attempt_req.and_then(|r| self.requests.get_mut(r)) {
-            r.abandoned_at = now;
+        if let Some(r) = call.attempt_req {
+            self.give_up_on(sched, ci, r);
         }
         if call.holds & HOLD_ACTIVE != 0 {
             let edge = self.clients[ci].edge;
@@ -824,6 +873,7 @@ impl World<'_> {
         if call.holds & HOLD_BULKHEAD != 0 {
             self.release_bulkhead(sched, ci);
         }
+        self.unlink(h, &call);
         self.calls.remove(h);
         if let Parent::Outbox {
             client,

@@ -34,7 +34,7 @@ fn host_result(outcome: Outcome) -> HostResult {
     match outcome {
         Outcome::Timeout => HostResult::GatewayError,
         Outcome::ServerError => HostResult::Error5xx,
-        Outcome::Rejected(RejectReason::RateLimited) => HostResult::Success,
+        Outcome::Rejected(RejectReason::RateLimited) | Outcome::Throttled => HostResult::Success,
         Outcome::Rejected(_) => HostResult::GatewayError,
         Outcome::Success | Outcome::ClientError => HostResult::Success,
     }
@@ -260,6 +260,7 @@ impl World<'_> {
         self.touch_instance(svc, slot, now);
         let inst = &mut self.services[svc as usize].instances[slot as usize];
         let mut victims: Vec<Handle> = inst.queue.drain(..).collect();
+        inst.dead = 0;
         inst.busy = 0;
         victims.extend(
             self.requests
@@ -268,7 +269,10 @@ impl World<'_> {
                 .map(|(h, _)| h),
         );
         for h in victims {
-            self.respond(sched, h, Outcome::ServerError, Quality::Full);
+            // Cancelled entries of the queue are already gone.
+            if self.requests.get(h).is_some() {
+                self.respond(sched, h, Outcome::ServerError, Quality::Full);
+            }
         }
         let own = &self.services[svc as usize].instances[slot as usize].clients;
         let orphans: Vec<Handle> = self
@@ -414,7 +418,7 @@ impl World<'_> {
         let inst = &mut self.services[svc as usize].instances[slot as usize];
         inst.life = Life::Terminating;
         let incarnation = inst.incarnation;
-        if inst.busy == 0 && inst.queue.is_empty() {
+        if inst.busy == 0 && inst.queued() == 0 {
             return self.instance_gone(sched, svc, slot);
         }
         sched.schedule_at(

@@ -57,10 +57,40 @@ pub enum UserOutcome {
 /// Why a user request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailReason {
-    /// The system answered with an error (a downstream failure propagated up).
+    /// The system answered with a server error (a downstream failure propagated up).
     Error,
+    /// The answer was a client error (the request itself was wrong).
+    ClientError,
+    /// The system throttled it (HTTP 429).
+    Throttled,
     /// A protection rejected it.
     Rejected(RejectReason),
+}
+
+/// Why user requests failed, in CSV column order: `failed_error`, `failed_client_error`,
+/// `failed_throttled`, then `failed_<reason>` for each of [`REJECT_REASONS`].
+pub const FAIL_REASONS: usize = 3 + REJECT_REASONS.len();
+
+/// The column name of failure reason `i` (see [`FAIL_REASONS`]).
+pub fn fail_reason_name(i: usize) -> &'static str {
+    match i {
+        0 => "error",
+        1 => "client_error",
+        2 => "throttled",
+        i => REJECT_REASONS[i - 3].name(),
+    }
+}
+
+impl FailReason {
+    /// Its index among [`FAIL_REASONS`].
+    pub fn index(self) -> usize {
+        match self {
+            FailReason::Error => 0,
+            FailReason::ClientError => 1,
+            FailReason::Throttled => 2,
+            FailReason::Rejected(r) => 3 + reason_index(r),
+        }
+    }
 }
 
 /// Per-bucket counts of user outcomes.
@@ -143,8 +173,8 @@ pub struct WorkloadMetrics {
     pub value: f64,
     /// Totals over the run.
     pub totals: UserCounts,
-    /// Failed requests by reason: index 0 = error answers, 1.. = [`REJECT_REASONS`].
-    pub failed_by: [u64; 9],
+    /// Failed requests by reason ([`FailReason::index`]).
+    pub failed_by: [u64; FAIL_REASONS],
     /// Requests still unanswered when the run ended.
     pub unresolved: u64,
     /// Intents of this workload captured for later and then dead-lettered.
@@ -169,7 +199,7 @@ impl WorkloadMetrics {
             name,
             value,
             totals: UserCounts::default(),
-            failed_by: [0; 9],
+            failed_by: [0; FAIL_REASONS],
             unresolved: 0,
             dead_lettered: 0,
             buckets: vec![UserCounts::default(); buckets],
@@ -278,6 +308,8 @@ pub struct ServiceBucket {
     pub replicas_area: f64,
     /// Instances restarted by their liveness probe.
     pub restarts: u64,
+    /// Requests cancelled because their caller stopped waiting (queued or running).
+    pub cancelled: u64,
 }
 
 /// Arrivals, busy workers and queue length of one instance, per bucket (small fleets
@@ -607,8 +639,7 @@ impl Metrics {
         w.buckets[i].add(outcome);
         w.totals.add(outcome);
         match outcome {
-            UserOutcome::Failed(FailReason::Error) => w.failed_by[0] += 1,
-            UserOutcome::Failed(FailReason::Rejected(r)) => w.failed_by[1 + reason_index(r)] += 1,
+            UserOutcome::Failed(why) => w.failed_by[why.index()] += 1,
             _ => {}
         }
         if matches!(

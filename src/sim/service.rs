@@ -11,7 +11,7 @@
 //! (`per_inflight`). A container that is not running refuses connections.
 
 use crate::engine::Scheduler;
-use crate::model::graph::Step;
+use crate::model::graph::{Signal, Step};
 use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
@@ -46,6 +46,7 @@ impl World<'_> {
         };
         let (svc, slot) = (req.service, req.instance);
         let b = self.metrics.index(now);
+        let signals = self.model.services[svc as usize].signals;
         if !req.rate_passed {
             let sm = &mut self.metrics.services[svc as usize];
             sm.buckets[b].arrivals += 1;
@@ -88,7 +89,7 @@ impl World<'_> {
                         return;
                     }
                     RateDecision::Rejected => {
-                        self.reject(sched, h, RejectReason::RateLimited);
+                        self.reject(sched, h, RejectReason::RateLimited, signals.rate_limit);
                         return;
                     }
                 }
@@ -97,9 +98,9 @@ impl World<'_> {
         let cap = self.capacity(svc, slot, now);
         let inst = &self.services[svc as usize].instances[slot as usize];
         if let Some(shed) = &inst.shed
-            && !shed.admit_in_flight(req.class as usize, inst.busy + inst.queue.len() as u32, cap)
+            && !shed.admit_in_flight(req.class as usize, inst.busy + inst.queued() as u32, cap)
         {
-            self.reject(sched, h, RejectReason::Shed);
+            self.reject(sched, h, RejectReason::Shed, signals.shed);
             return;
         }
         let inst = &mut self.services[svc as usize].instances[slot as usize];
@@ -107,31 +108,39 @@ impl World<'_> {
             match limiter.try_acquire(now) {
                 Some(p) => self.requests.get_mut(h).unwrap().permit = Some(p),
                 None => {
-                    self.reject(sched, h, RejectReason::Shed);
+                    self.reject(sched, h, RejectReason::Shed, signals.concurrency);
                     return;
                 }
             }
         }
         let capacity = self.model.services[svc as usize].queue_capacity;
         let inst = &self.services[svc as usize].instances[slot as usize];
-        if inst.busy < cap && inst.queue.is_empty() {
+        if inst.busy < cap && inst.queued() == 0 {
             self.start_request(sched, h);
-        } else if capacity.is_some_and(|c| inst.queue.len() >= c as usize) {
-            self.reject(sched, h, RejectReason::QueueFull);
+        } else if capacity.is_some_and(|c| inst.queued() >= c as usize) {
+            self.reject(sched, h, RejectReason::QueueFull, signals.queue);
         } else {
             self.touch_instance(svc, slot, now);
+            self.requests.get_mut(h).unwrap().queued = true;
             self.services[svc as usize].instances[slot as usize]
                 .queue
                 .push_back(h);
         }
     }
 
-    fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason) {
+    /// The front door refuses request `h` for `why`, answering as `signal` says: 503
+    /// (the reason travels with it) or 429 (throttled), with its Retry-After hint.
+    fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason, signal: Signal) {
         let now = sched.now();
         let svc = self.requests.get(h).unwrap().service;
         let b = self.metrics.index(now);
         self.metrics.services[svc as usize].buckets[b].rejected[reason_index(why)] += 1;
-        self.respond(sched, h, Outcome::Rejected(why), Quality::Full);
+        let outcome = if signal.throttled {
+            Outcome::Throttled
+        } else {
+            Outcome::Rejected(why)
+        };
+        self.respond_hinted(sched, h, outcome, Quality::Full, signal.retry_after);
     }
 
     /// Starts queued requests of one instance while its workers are free.
@@ -140,10 +149,11 @@ impl World<'_> {
         let lifo =
             self.model.services[svc as usize].discipline == crate::model::spec::Discipline::Lifo;
         let timeout = self.model.services[svc as usize].queue_timeout;
+        let signals = self.model.services[svc as usize].signals;
         loop {
             let cap = self.capacity(svc, slot, now);
             let inst = &self.services[svc as usize].instances[slot as usize];
-            if inst.busy >= cap || inst.queue.is_empty() {
+            if inst.busy >= cap || inst.queued() == 0 {
                 return;
             }
             self.touch_instance(svc, slot, now);
@@ -154,13 +164,18 @@ impl World<'_> {
                 inst.queue.pop_front()
             }
             .unwrap();
-            let req = *self.requests.get(h).unwrap();
+            let Some(req) = self.requests.get_mut(h) else {
+                inst.dead -= 1; // cancelled while it waited
+                continue;
+            };
+            req.queued = false;
+            let req = *req;
             if timeout.is_some_and(|t| now - req.arrived > t) {
-                self.reject(sched, h, RejectReason::QueueTimeout);
+                self.reject(sched, h, RejectReason::QueueTimeout, signals.queue);
                 continue;
             }
             if now >= req.deadline {
-                self.reject(sched, h, RejectReason::DeadlineExceeded);
+                self.reject(sched, h, RejectReason::DeadlineExceeded, Signal::default());
                 continue;
             }
             self.start_request(sched, h);
@@ -175,18 +190,21 @@ impl World<'_> {
         req.started = Some(now);
         self.touch_instance(svc, slot, now);
         self.services[svc as usize].instances[slot as usize].busy += 1;
-        // Injected errors fail at once (a fast 5xx).
-        let mut error_rate: f64 = 0.0;
+        // Injected errors fail at once (a fast 5xx, 4xx or 429: the strongest fault's).
+        let (mut error_rate, mut error) = (0.0f64, Outcome::ServerError);
         for &f in &self.services[svc as usize].faults {
             let f = &self.model.faults[f as usize];
-            if f.error_rate > 0.0 && f.hits(slot, now) && f.endpoint.is_none_or(|e| e == endpoint) {
-                error_rate = error_rate.max(f.error_rate);
+            if f.error_rate > error_rate
+                && f.hits(slot, now)
+                && f.endpoint.is_none_or(|e| e == endpoint)
+            {
+                (error_rate, error) = (f.error_rate, f.error);
             }
         }
         if error_rate > 0.0 && self.fault_rng.random::<f64>() < error_rate {
             let b = self.metrics.index(now);
             self.metrics.services[svc as usize].buckets[b].fault_errors += 1;
-            self.complete(sched, h, Outcome::ServerError, Quality::Full);
+            self.complete(sched, h, error, Quality::Full);
             return;
         }
         self.run_step(sched, h);
@@ -331,7 +349,50 @@ impl World<'_> {
         self.respond(sched, h, outcome, quality);
         self.start_queued(sched, svc, slot);
         let inst = &self.services[svc as usize].instances[slot as usize];
-        if inst.life == Life::Terminating && inst.busy == 0 && inst.queue.is_empty() {
+        if inst.life == Life::Terminating && inst.busy == 0 && inst.queued() == 0 {
+            self.instance_gone(sched, svc, slot);
+        }
+    }
+
+    /// The caller stopped waiting and cancels request `h` (gRPC deadline, Go context):
+    /// waiting, it leaves its queue; running, it stops at once and frees its worker, and
+    /// the calls it was waiting on are ended too (cancelled downstream where their edges
+    /// cancel). It answers nobody.
+    pub(crate) fn cancel_request(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let now = sched.now();
+        let Some(req) = self.requests.get(h).copied() else {
+            return;
+        };
+        let (svc, slot) = (req.service, req.instance);
+        let b = self.metrics.index(now);
+        self.metrics.services[svc as usize].buckets[b].cancelled += 1;
+        if req.queued {
+            self.touch_instance(svc, slot, now);
+            self.services[svc as usize].instances[slot as usize].dead += 1;
+        }
+        if let Some(p) = req.permit {
+            let inst = &mut self.services[svc as usize].instances[slot as usize];
+            if let Some(limiter) = inst.limiter.as_mut() {
+                limiter.on_dropped(now, p, &mut inst.limiter_rng);
+            }
+        }
+        let Some(started) = req.started else {
+            self.requests.remove(h);
+            return;
+        };
+        if req.abandoned_at < now {
+            self.metrics.services[svc as usize].wasted_seconds +=
+                (now - req.abandoned_at.max(started)).as_secs_f64();
+        }
+        while let Some(c) = self.requests.get(h).and_then(|r| r.children) {
+            self.abort_call(sched, c);
+        }
+        self.touch_instance(svc, slot, now);
+        self.services[svc as usize].instances[slot as usize].busy -= 1;
+        self.requests.remove(h);
+        self.start_queued(sched, svc, slot);
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if inst.life == Life::Terminating && inst.busy == 0 && inst.queued() == 0 {
             self.instance_gone(sched, svc, slot);
         }
     }
@@ -343,6 +404,18 @@ impl World<'_> {
         h: Handle,
         outcome: Outcome,
         quality: Quality,
+    ) {
+        self.respond_hinted(sched, h, outcome, quality, None);
+    }
+
+    /// [`Self::respond`] with a Retry-After hint.
+    pub(crate) fn respond_hinted(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        outcome: Outcome,
+        quality: Quality,
+        hint: Option<SimDuration>,
     ) {
         let req = self.requests.remove(h).unwrap();
         if let Some(p) = req.permit {
@@ -371,6 +444,9 @@ impl World<'_> {
                 attempt: req.attempt,
                 outcome,
                 quality,
+                hint_ms: hint.map_or(0, |d| {
+                    (d.as_nanos() / 1_000_000).clamp(1, u32::MAX as u64) as u32
+                }),
             },
         );
     }

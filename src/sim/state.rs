@@ -64,6 +64,8 @@ pub enum Ev {
         outcome: Outcome,
         /// Answer quality.
         quality: Quality,
+        /// The server's Retry-After hint in milliseconds (0: none).
+        hint_ms: u32,
     },
     /// Per-attempt timeout.
     AttemptTimeout(Handle),
@@ -178,10 +180,14 @@ pub(crate) struct Call {
     /// Every attempt goes to this instance (probes; a breaker per instance outside the
     /// retry), or [`NONE`]: the edge's balancer picks per attempt.
     pub pin: u32,
+    /// The next call made by the same request (the request's calls form a list).
+    pub sibling: Option<Handle>,
     /// The instance of the current attempt, once picked.
     pub inst: u32,
     /// The runtime breaker held ([`NONE`] when none).
     pub breaker: u32,
+    /// The Retry-After hint of the last answer, for the retry policy.
+    pub hint: Option<SimDuration>,
     pub attempt_req: Option<Handle>,
     pub attempt_timer: Option<TimerId>,
     pub call_timer: Option<TimerId>,
@@ -211,6 +217,10 @@ pub(crate) struct Request {
     pub workload: u8,
     pub class: u8,
     pub rate_passed: bool,
+    /// Waiting in its instance's queue.
+    pub queued: bool,
+    /// The calls it is waiting on (the first; the others follow `Call::sibling`).
+    pub children: Option<Handle>,
 }
 
 /// Where an instance is in its life.
@@ -233,7 +243,10 @@ pub(crate) struct InstanceRt {
     pub incarnation: u32,
     pub workers: u32,
     pub busy: u32,
+    /// Requests waiting for a worker; cancelled ones stay until they reach the front
+    /// (counted in `dead`) so that cancelling costs O(1).
     pub queue: VecDeque<Handle>,
+    pub dead: u32,
     pub rate_limit: Option<RateLimiter>,
     pub shed: Option<PriorityShedder>,
     pub limiter: Option<SimpleLimiter>,
@@ -258,6 +271,14 @@ pub(crate) struct InstanceRt {
     /// Runtime client stacks of this instance, one per model client the service calls
     /// through (in the order of [`ServiceRt::model_clients`]).
     pub clients: Vec<u32>,
+}
+
+impl InstanceRt {
+    /// Requests really waiting (cancelled entries not counted).
+    #[inline]
+    pub fn queued(&self) -> usize {
+        self.queue.len() - self.dead as usize
+    }
 }
 
 /// Runtime state of a service: its instances and fleet controllers.
@@ -315,6 +336,8 @@ pub(crate) struct ClientRt {
     pub model: u32,
     /// The calling service, or [`NONE`] (users, probers).
     pub caller: u32,
+    /// An attempt that ends without its response cancels the callee's request.
+    pub cancel: bool,
 }
 
 impl ClientRt {

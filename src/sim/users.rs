@@ -105,7 +105,9 @@ impl World<'_> {
             },
             Outcome::Timeout => UserOutcome::Abandoned,
             Outcome::Rejected(r) => UserOutcome::Failed(FailReason::Rejected(r)),
-            Outcome::ServerError | Outcome::ClientError => UserOutcome::Failed(FailReason::Error),
+            Outcome::ServerError => UserOutcome::Failed(FailReason::Error),
+            Outcome::ClientError => UserOutcome::Failed(FailReason::ClientError),
+            Outcome::Throttled => UserOutcome::Failed(FailReason::Throttled),
         };
         self.metrics.on_user_outcome(w as usize, sent, now, o);
         if c != OPEN && now < self.horizon {

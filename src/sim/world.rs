@@ -212,7 +212,7 @@ impl<'m> World<'m> {
             self.services[i]
                 .instances
                 .iter()
-                .map(|inst| inst.queue.len() as u64)
+                .map(|inst| inst.queued() as u64)
                 .sum()
         };
         self.diverged = Some(Divergence {
@@ -240,7 +240,7 @@ impl<'m> World<'m> {
     pub(crate) fn touch_instance(&mut self, svc: u32, slot: u32, now: SimTime) {
         let s = &mut self.services[svc as usize].instances[slot as usize];
         if now > s.last_change {
-            let (busy, queued) = (s.busy, s.queue.len());
+            let (busy, queued) = (s.busy, s.queued());
             let from = s.last_change;
             s.busy_ns += busy as u128 * (now - from).as_nanos() as u128;
             s.last_change = now;
@@ -407,7 +407,11 @@ impl EngineModel for World<'_> {
                 attempt,
                 outcome,
                 quality,
-            } => self.on_response(sched, call, attempt, outcome, quality),
+                hint_ms,
+            } => {
+                let hint = (hint_ms > 0).then(|| SimDuration::from_millis(hint_ms as u64));
+                self.on_response(sched, call, attempt, outcome, quality, hint)
+            }
             Ev::AttemptTimeout(c) => self.on_attempt_timeout(sched, c),
             Ev::CallTimeout(c) => self.on_call_timeout(sched, c),
             Ev::RetryNow(c) => self.on_retry_now(sched, c),

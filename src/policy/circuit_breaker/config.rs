@@ -111,6 +111,7 @@ fn default_record() -> Vec<OutcomeKind> {
         OutcomeKind::Timeout,
         OutcomeKind::ServerError,
         OutcomeKind::Rejected,
+        OutcomeKind::Throttled,
     ]
 }
 
@@ -126,6 +127,8 @@ pub enum OutcomeKind {
     ClientError,
     /// Any [`Outcome::Rejected`](crate::policy::Outcome::Rejected).
     Rejected,
+    /// [`Outcome::Throttled`](crate::policy::Outcome::Throttled).
+    Throttled,
 }
 
 /// Where the `max_wait_half_open` timer sends a breaker that is still half-open.
@@ -394,7 +397,7 @@ pub(crate) struct Settings {
     pub after_max_wait: AfterMaxWait,
     pub automatic_transition: bool,
     /// Indexed by [`outcome_index`]: timeout, server error, client error, rejected.
-    pub classes: [Class; 4],
+    pub classes: [Class; 5],
 }
 
 fn err(field: &str, problem: impl Into<String>) -> ConfigError {
@@ -508,7 +511,7 @@ impl CircuitBreakerConfig {
             return Err(err("half_open_calls", "must be at least 1"));
         }
 
-        let mut classes = [Class::Success; 4];
+        let mut classes = [Class::Success; 5];
         for k in &self.record {
             if *k == OutcomeKind::ClientError {
                 return Err(err(
@@ -695,6 +698,7 @@ const fn kind_index(k: OutcomeKind) -> usize {
         OutcomeKind::ServerError => 1,
         OutcomeKind::ClientError => 2,
         OutcomeKind::Rejected => 3,
+        OutcomeKind::Throttled => 4,
     }
 }
 
@@ -740,6 +744,7 @@ mod tests {
                     Class::Failure,
                     Class::Failure,
                     Class::Success,
+                    Class::Failure,
                     Class::Failure
                 ]
             );
@@ -818,6 +823,7 @@ mod tests {
                     Class::Ignored,
                     Class::Failure,
                     Class::Ignored,
+                    Class::Failure,
                     Class::Failure
                 ]
             );
