@@ -638,9 +638,8 @@ impl Metrics {
         let w = &mut self.workloads[workload];
         w.buckets[i].add(outcome);
         w.totals.add(outcome);
-        match outcome {
-            UserOutcome::Failed(why) => w.failed_by[why.index()] += 1,
-            _ => {}
+        if let UserOutcome::Failed(why) = outcome {
+            w.failed_by[why.index()] += 1;
         }
         if matches!(
             outcome,
