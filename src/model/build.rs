@@ -25,6 +25,7 @@ use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
 use crate::policy::circuit_breaker::CircuitBreaker;
 use crate::policy::concurrency_limit::SimpleLimiter;
+use crate::policy::hedge::Hedge;
 use crate::policy::hpa::Hpa;
 use crate::policy::outlier::OutlierDetector;
 use crate::policy::probe::{ProbeKind, ProbeTiming};
@@ -802,13 +803,25 @@ fn build_client(
         .map(Retry::new)
         .transpose()
         .map_err(|e| e.within(&format!("{path}.retry")))?;
+    let hedge = c
+        .hedge
+        .clone()
+        .map(Hedge::new)
+        .transpose()
+        .map_err(|e| e.within(&format!("{path}.hedge")))?;
+    if hedge.is_some() && retry.is_some() {
+        return Err(err(
+            format!("{path}.hedge"),
+            "an edge has a retry policy or a hedging policy, not both (as in gRPC)",
+        ));
+    }
     if let Some(b) = &c.budget {
         RetryBudget::new(b.clone(), SimTime::ZERO)
             .map_err(|e| e.within(&format!("{path}.budget")))?;
-        if retry.is_none() {
+        if retry.is_none() && hedge.is_none() {
             return Err(err(
                 format!("{path}.budget"),
-                "a retry budget needs a `retry` policy to limit",
+                "a retry budget needs a `retry` or `hedge` policy to limit",
             ));
         }
     }
@@ -911,6 +924,7 @@ fn build_client(
         adaptive_timeout,
         total_timeout: c.total_timeout,
         retry,
+        hedge,
         budget: c.budget.clone(),
         breaker,
         bulkhead: c.bulkhead,

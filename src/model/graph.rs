@@ -13,6 +13,7 @@ use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::fallback::FallbackConfig;
 use crate::policy::health_check::HealthCheckConfig;
+use crate::policy::hedge::Hedge;
 use crate::policy::hpa::AutoscaleConfig;
 use crate::policy::outlier::OutlierConfig;
 use crate::policy::probe::ProbeTiming;
@@ -218,6 +219,8 @@ pub struct Client {
     pub total_timeout: Option<SimDuration>,
     /// Retry policy.
     pub retry: Option<Retry>,
+    /// Hedging policy (never with a retry policy).
+    pub hedge: Option<Hedge>,
     /// Retry budget.
     pub budget: Option<RetryBudgetConfig>,
     /// Index into [`Model::breakers`].

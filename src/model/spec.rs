@@ -39,6 +39,7 @@ use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::concurrency_limit::{AimdConfig, Gradient2Config, VegasConfig};
 use crate::policy::fallback::FallbackConfig;
 use crate::policy::health_check::HealthCheckConfig;
+use crate::policy::hedge::HedgeConfig;
 use crate::policy::hpa::AutoscaleConfig;
 use crate::policy::outlier::OutlierConfig;
 use crate::policy::rate_limit::{LimitForPeriodConfig, RateLimiterConfig, TokenBucketConfig};
@@ -602,7 +603,13 @@ pub struct ClientSpec {
     /// Retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConfig>,
-    /// Retry budget (Finagle, gRPC throttling, AWS quota).
+    /// Hedging (gRFC A6): `{ delay = "50ms", max_attempts = 3, non_fatal = ["server_error"] }`
+    /// sends another attempt every `delay` until one answers; it takes the retry's place in
+    /// the layer order. Not together with `retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeConfig>,
+    /// Retry budget (Finagle, gRPC throttling, AWS quota): retries, or hedges after the
+    /// first attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<RetryBudgetConfig>,
     /// Circuit breaker.

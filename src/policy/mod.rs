@@ -28,6 +28,7 @@ pub mod circuit_breaker;
 pub mod concurrency_limit;
 pub mod fallback;
 pub mod health_check;
+pub mod hedge;
 pub mod hpa;
 pub mod outlier;
 pub mod probe;

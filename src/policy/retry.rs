@@ -110,6 +110,24 @@ impl RetryOn {
     }
 }
 
+/// The mask of a list of outcome classes (as `retry_on` lists them), for [`in_mask`].
+pub(crate) fn class_mask(classes: &[RetryOn]) -> u16 {
+    classes.iter().fold(0, |m, r| m | r.mask())
+}
+
+/// Whether `outcome` is one of the classes in `mask`. Successes and client errors never
+/// are.
+pub(crate) fn in_mask(mask: u16, outcome: Outcome) -> bool {
+    let bit = match outcome {
+        Outcome::Success | Outcome::ClientError => return false,
+        Outcome::Timeout => TIMEOUT_BIT,
+        Outcome::ServerError => SERVER_ERROR_BIT,
+        Outcome::Throttled => THROTTLED_BIT,
+        Outcome::Rejected(r) => reason_bit(r),
+    };
+    mask & bit != 0
+}
+
 fn default_retry_on() -> Vec<RetryOn> {
     vec![
         RetryOn::Timeout,
@@ -284,7 +302,7 @@ impl Retry {
         Ok(Retry {
             max_attempts,
             backoff,
-            retry_mask: config.retry_on.iter().fold(0, |m, r| m | r.mask()),
+            retry_mask: class_mask(&config.retry_on),
             honor_retry_after: config.honor_retry_after,
             pushback: config.pushback,
             max_duration: config.max_duration,
@@ -304,14 +322,7 @@ impl Retry {
     /// Whether this policy would retry `outcome` (attempt limits aside). Client errors and
     /// successes never are.
     pub fn is_retryable(&self, outcome: Outcome) -> bool {
-        let bit = match outcome {
-            Outcome::Success | Outcome::ClientError => return false,
-            Outcome::Timeout => TIMEOUT_BIT,
-            Outcome::ServerError => SERVER_ERROR_BIT,
-            Outcome::Throttled => THROTTLED_BIT,
-            Outcome::Rejected(r) => reason_bit(r),
-        };
-        self.retry_mask & bit != 0
+        in_mask(self.retry_mask, outcome)
     }
 
     /// Call when the first attempt of a logical call starts, at `now`.

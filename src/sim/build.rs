@@ -64,6 +64,7 @@ fn bare_client(
         timeout_outer: false,
         total_timeout: None,
         retry,
+        hedge: None,
         budget: None,
         breaker: None,
         instance_breakers: None,
@@ -173,6 +174,7 @@ impl<'m> World<'m> {
             timeout_outer: layer_pos(&m.layers, Layer::Timeout) < retry_pos,
             total_timeout: m.total_timeout,
             retry: m.retry.clone(),
+            hedge: m.hedge.clone(),
             budget: m
                 .budget
                 .clone()

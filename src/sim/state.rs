@@ -18,6 +18,7 @@ use crate::policy::circuit_breaker::{BreakerState, CircuitBreaker};
 use crate::policy::concurrency_limit::{Permit, SimpleLimiter};
 use crate::policy::fallback::Fallback;
 use crate::policy::health_check::{HealthCheckConfig, HostHealth};
+use crate::policy::hedge::{Hedge, HedgeState};
 use crate::policy::hpa::{Hpa, Pods};
 use crate::policy::outlier::OutlierDetector;
 use crate::policy::probe::{ProbeKind, ProbeState, ProbeTicker, ProbeTiming};
@@ -129,6 +130,8 @@ pub(crate) enum Parent {
         intent: u64,
         attempt: u32,
     },
+    /// A hedged call: this call is one of its attempts.
+    Hedge(Handle),
     /// A health check or a kubelet probe of one instance.
     Probe {
         prober: u32,
@@ -148,6 +151,8 @@ pub(crate) enum Phase {
     InFlight,
     /// Sleeping before a retry.
     Backoff,
+    /// A hedged call: its attempts are calls of their own (its `kids`).
+    Hedging,
 }
 
 pub(crate) const HOLD_BULKHEAD: u8 = 1;
@@ -169,6 +174,10 @@ pub(crate) struct Call {
     pub started: SimTime,
     pub deadline: SimTime,
     pub retry: Option<RetryState>,
+    /// Hedging memory of a hedged call.
+    pub hedge: Option<HedgeState>,
+    /// The attempts of a hedged call still out (a list through their `sibling`).
+    pub kids: Option<Handle>,
     pub ticket: BudgetTicket,
     pub attempts: u32,
     pub attempt_started: SimTime,
@@ -180,7 +189,8 @@ pub(crate) struct Call {
     /// Every attempt goes to this instance (probes; a breaker per instance outside the
     /// retry), or [`NONE`]: the edge's balancer picks per attempt.
     pub pin: u32,
-    /// The next call made by the same request (the request's calls form a list).
+    /// The next call made by the same request, or the next attempt of the same hedged call
+    /// (both form lists).
     pub sibling: Option<Handle>,
     /// The instance of the current attempt, once picked.
     pub inst: u32,
@@ -314,6 +324,7 @@ pub(crate) struct ClientRt {
     pub timeout_outer: bool,
     pub total_timeout: Option<SimDuration>,
     pub retry: Option<Retry>,
+    pub hedge: Option<Hedge>,
     pub budget: Option<RetryBudget>,
     /// The edge-scoped runtime breaker.
     pub breaker: Option<u32>,

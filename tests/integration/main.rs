@@ -4,6 +4,7 @@ mod cli;
 mod engine;
 mod fleets;
 mod guard;
+mod lifecycle;
 mod mechanisms;
 mod outputs;
 mod resume;

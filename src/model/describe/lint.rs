@@ -112,10 +112,14 @@ fn has_timeout(model: &Model, c: &Client) -> bool {
         || model.deadline_propagation
 }
 
-/// The attempts one call through `c` can make at most in a sustained failure: its
-/// retry's attempts, or what its budget lets through.
+/// The attempts one call through `c` can make at most in a sustained failure (or, for a
+/// hedging edge, a sustained slowdown): its retry's or hedge's attempts, or what its
+/// budget lets through.
 fn attempts(c: &Client) -> f64 {
-    let max = c.retry.as_ref().map_or(1, |r| r.max_attempts()) as f64;
+    let retry = c.retry.as_ref().map(|r| r.max_attempts());
+    let max = retry
+        .or(c.hedge.as_ref().map(|h| h.max_attempts()))
+        .unwrap_or(1) as f64;
     let budgeted = match &c.budget {
         None => max,
         Some(RetryBudgetConfig::Finagle(b)) => 1.0 + b.percent_can_retry,
@@ -300,6 +304,19 @@ pub fn lint(model: &Model) -> Vec<String> {
                 client_key(model, c),
                 svc(c.callee),
                 r.max_attempts()
+            ));
+        }
+    }
+    for c in &model.clients {
+        if let Some(h) = &c.hedge
+            && h.delay().is_zero()
+        {
+            out.push(format!(
+                "{}.hedge.delay: 0 sends all {} attempts of every call at once: {}× the load on {} all the time; hedge after the callee's p95 latency instead (a few percent more load)",
+                client_key(model, c),
+                h.max_attempts(),
+                h.max_attempts(),
+                svc(c.callee)
             ));
         }
     }
@@ -567,5 +584,19 @@ steps = [{{ work = {{ constant = "10ms" }} }}]
             has(&l, "services.a.clients.b.timeout (9s)", "patience"),
             "{l:#?}"
         );
+    }
+
+    #[test]
+    fn hedging_at_once_is_flagged_and_after_a_delay_is_not() {
+        let l = lint(&two_tier("hedge = { max_attempts = 3 }", BOUNDED));
+        assert!(
+            has(&l, "services.a.clients.b.hedge.delay:", "3× the load"),
+            "{l:#?}"
+        );
+        let l = lint(&two_tier(
+            "hedge = { delay = \"50ms\", max_attempts = 3 }",
+            BOUNDED,
+        ));
+        assert!(!has(&l, "services.a.clients.b.hedge", ""), "{l:#?}");
     }
 }

@@ -6,7 +6,7 @@ use crate::policy::retry::RetryDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::slab::Handle;
 use crate::sim::state::{
-    Ev, HOLD_ACTIVE, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Phase, Quality, Request,
+    Ev, HOLD_ACTIVE, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Parent, Phase, Quality, Request,
 };
 use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
@@ -50,7 +50,11 @@ impl World<'_> {
             None => SimDuration::ZERO,
         };
         let deadline = if self.model.deadline_propagation {
-            call.deadline.min(call.attempt_deadline)
+            match call.parent {
+                // A hedged attempt outlives its per-try timeout: the call's deadline holds.
+                Parent::Hedge(_) => call.deadline,
+                _ => call.deadline.min(call.attempt_deadline),
+            }
         } else {
             SimTime::MAX
         };
@@ -113,13 +117,16 @@ impl World<'_> {
             return;
         };
         c.attempt_timer = None;
-        match c.phase {
-            Phase::InFlight => self.attempt_end(sched, h, Outcome::Timeout, Quality::Full),
-            Phase::Waiting => {
+        match (c.phase, c.parent) {
+            (Phase::InFlight | Phase::Waiting, Parent::Hedge(p)) => {
+                self.on_per_try_timeout(sched, p, h)
+            }
+            (Phase::InFlight, _) => self.attempt_end(sched, h, Outcome::Timeout, Quality::Full),
+            (Phase::Waiting, _) => {
                 self.unpark(sched, h);
                 self.attempt_end(sched, h, Outcome::Timeout, Quality::Full);
             }
-            Phase::Acquiring | Phase::Backoff => {}
+            (Phase::Acquiring | Phase::Backoff | Phase::Hedging, _) => {}
         }
     }
 
@@ -139,18 +146,27 @@ impl World<'_> {
                     sched.cancel(t);
                 }
             }
-            Phase::Acquiring => {}
+            Phase::Acquiring | Phase::Hedging => {}
         }
         self.finish_call(sched, h, Outcome::Timeout, Quality::Full);
     }
 
+    /// The back-off before a retry is over, or a hedged call's next hedge is due.
     pub(crate) fn on_retry_now(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
-        if let Some(c) = self.calls.get_mut(h)
-            && c.phase == Phase::Backoff
-        {
-            c.step_timer = None;
-            c.phase = Phase::Acquiring;
-            self.advance(sched, h);
+        let Some(c) = self.calls.get_mut(h) else {
+            return;
+        };
+        match c.phase {
+            Phase::Backoff => {
+                c.step_timer = None;
+                c.phase = Phase::Acquiring;
+                self.advance(sched, h);
+            }
+            Phase::Hedging => {
+                c.step_timer = None;
+                self.on_hedge_due(sched, h);
+            }
+            _ => {}
         }
     }
 

@@ -36,6 +36,11 @@ impl World<'_> {
             self.calls.get_mut(h).unwrap().holds &= !HOLD_POOL;
             self.release_pool(sched, self.clients[ci].pool.unwrap());
         }
+        if let Parent::Hedge(p) = call.parent {
+            self.retire(sched, h);
+            return self.on_attempt_done(sched, p, outcome, quality, call.hint);
+        }
+        self.abort_kids(sched, h);
         for t in [call.call_timer, call.step_timer, call.attempt_timer]
             .into_iter()
             .flatten()
@@ -93,7 +98,22 @@ impl World<'_> {
                 slot,
                 session,
             } => self.on_probe_done(sched, prober, slot, session, outcome),
+            Parent::Hedge(_) => unreachable!("attempts of a hedged call retire above"),
         }
+    }
+
+    /// Removes call `h`, whose permits are released: its timers go, its parent's list
+    /// forgets it.
+    pub(crate) fn retire(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let call = *self.calls.get(h).unwrap();
+        for t in [call.call_timer, call.step_timer, call.attempt_timer]
+            .into_iter()
+            .flatten()
+        {
+            sched.cancel(t);
+        }
+        self.unlink(h, &call);
+        self.calls.remove(h);
     }
 
     /// An outbox replay ended (or was cut short by a restart: a failure).
@@ -131,20 +151,26 @@ impl World<'_> {
         }
     }
 
-    /// Takes call `h` off its parent request's list of calls (a handful: one step's).
+    /// Takes call `h` off its parent's list: a request's calls (a handful: one step's) or
+    /// a hedged call's attempts (at most five).
     pub(crate) fn unlink(&mut self, h: Handle, call: &Call) {
-        let Parent::Request(r) = call.parent else {
-            return;
-        };
         let sibling = self.calls.get(h).and_then(|c| c.sibling);
-        let Some(req) = self.requests.get_mut(r) else {
-            return;
+        let head = match call.parent {
+            Parent::Request(r) => match self.requests.get_mut(r) {
+                Some(req) => &mut req.children,
+                None => return,
+            },
+            Parent::Hedge(p) => match self.calls.get_mut(p) {
+                Some(c) => &mut c.kids,
+                None => return,
+            },
+            _ => return,
         };
-        if req.children == Some(h) {
-            req.children = sibling;
+        if *head == Some(h) {
+            *head = sibling;
             return;
         }
-        let mut at = req.children;
+        let mut at = *head;
         while let Some(c) = at {
             let next = self.calls.get(c).and_then(|x| x.sibling);
             if next == Some(h) {
@@ -160,6 +186,7 @@ impl World<'_> {
     /// cancelled if the edge cancels, else works on for nobody. An outbox replay counts
     /// as failed (the outbox is durable and replays it later).
     pub(crate) fn abort_call(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        self.abort_kids(sched, h);
         let call = *self.calls.get(h).unwrap();
         let ci = call.client as usize;
         for t in [call.call_timer, call.step_timer, call.attempt_timer]
@@ -185,6 +212,12 @@ impl World<'_> {
         }
         if call.holds & HOLD_BULKHEAD != 0 {
             self.release_bulkhead(sched, ci);
+        }
+        if call.holds & HOLD_BREAKER != 0 {
+            // Its answer will never come: the breaker frees the permit and records nothing.
+            let b = call.breaker as usize;
+            self.breakers[b].breaker.on_ignored(sched.now());
+            self.observe_breaker(sched, call.breaker);
         }
         self.unlink(h, &call);
         self.calls.remove(h);

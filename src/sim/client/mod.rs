@@ -15,6 +15,7 @@
 
 mod attempt;
 mod finish;
+mod hedge;
 mod permits;
 
 use crate::engine::Scheduler;
@@ -83,6 +84,8 @@ impl World<'_> {
             started: now,
             deadline,
             retry,
+            hedge: None,
+            kids: None,
             ticket: Default::default(),
             attempts: 0,
             attempt_started: now,
@@ -192,6 +195,10 @@ impl World<'_> {
                             }
                         }
                     }
+                }
+                Layer::Retry if self.clients[ci].hedge.is_some() => {
+                    // The attempts of a hedged call start past this layer.
+                    return self.begin_hedging(sched, h);
                 }
                 Layer::Retry => {
                     let c = self.calls.get_mut(h).unwrap();
