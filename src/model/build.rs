@@ -825,9 +825,11 @@ fn build_client(
             ));
         }
     }
-    if let Some(b) = &c.bulkhead {
-        SemaphoreBulkhead::<u32>::new(*b).map_err(|e| e.within(&format!("{path}.bulkhead")))?;
-    }
+    let bulkhead = c
+        .bulkhead
+        .map(|b| b.kind())
+        .transpose()
+        .map_err(|e| e.within(&format!("{path}.bulkhead")))?;
     let breaker = match (&c.breaker, &c.shared_breaker) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -927,7 +929,7 @@ fn build_client(
         hedge,
         budget: c.budget.clone(),
         breaker,
-        bulkhead: c.bulkhead,
+        bulkhead,
         pool,
         fallback: c.fallback.clone().unwrap_or_default(),
         network,

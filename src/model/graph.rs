@@ -8,7 +8,7 @@ use crate::engine::Dist;
 use crate::model::spec::{BreakerScope, Discipline, Layer};
 use crate::policy::balancer::BalancerConfig;
 use crate::policy::budget::RetryBudgetConfig;
-use crate::policy::bulkhead::BulkheadConfig;
+use crate::policy::bulkhead::{BulkheadConfig, BulkheadKind};
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::fallback::FallbackConfig;
@@ -226,7 +226,7 @@ pub struct Client {
     /// Index into [`Model::breakers`].
     pub breaker: Option<u32>,
     /// Bulkhead.
-    pub bulkhead: Option<BulkheadConfig>,
+    pub bulkhead: Option<BulkheadKind>,
     /// Index into [`Model::pools`].
     pub pool: Option<u32>,
     /// Fallback on failure.

@@ -33,7 +33,7 @@ use crate::engine::DistSpec;
 use crate::engine::dist::LognormalSpec;
 use crate::policy::balancer::BalancerConfig;
 use crate::policy::budget::RetryBudgetConfig;
-use crate::policy::bulkhead::BulkheadConfig;
+use crate::policy::bulkhead::BulkheadSpec;
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::concurrency_limit::{AimdConfig, Gradient2Config, VegasConfig};
@@ -619,9 +619,10 @@ pub struct ClientSpec {
     /// one breaker per client).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_breaker: Option<String>,
-    /// Bulkhead (semaphore, max concurrent calls, max wait).
+    /// Bulkhead: a semaphore `{ max_concurrent = 10, max_wait = "50ms" }`, or a thread
+    /// pool `{ thread_pool = { max_threads = 10, core_threads = 5, queue_capacity = 20 } }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bulkhead: Option<BulkheadConfig>,
+    pub bulkhead: Option<BulkheadSpec>,
     /// A shared connection pool (named in `[pools]`): one connection per attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,

@@ -15,7 +15,7 @@ use crate::model::graph::Arrivals;
 use crate::model::spec::{BreakerScope, Layer};
 use crate::policy::balancer::Balancer;
 use crate::policy::budget::RetryBudget;
-use crate::policy::bulkhead::SemaphoreBulkhead;
+use crate::policy::bulkhead::Bulkhead;
 use crate::policy::circuit_breaker::{BreakerState, CircuitBreaker};
 use crate::policy::concurrency_limit::SimpleLimiter;
 use crate::policy::fallback::Fallback;
@@ -182,9 +182,7 @@ impl<'m> World<'m> {
             breaker: None,
             instance_breakers: None,
             breaker_outer: layer_pos(&m.layers, Layer::Breaker) < retry_pos,
-            bulkhead: m
-                .bulkhead
-                .map(|b| SemaphoreBulkhead::new(b).expect("validated")),
+            bulkhead: m.bulkhead.map(|b| Bulkhead::new(b).expect("validated")),
             bulkhead_outer: layer_pos(&m.layers, Layer::Bulkhead) < retry_pos,
             pool: m.pool,
             fallback: Fallback::new(m.fallback.clone()).expect("validated"),

@@ -13,7 +13,7 @@ use crate::model::spec::Layer;
 use crate::policy::Outcome;
 use crate::policy::balancer::Balancer;
 use crate::policy::budget::{BudgetTicket, RetryBudget};
-use crate::policy::bulkhead::SemaphoreBulkhead;
+use crate::policy::bulkhead::Bulkhead;
 use crate::policy::circuit_breaker::{BreakerState, CircuitBreaker};
 use crate::policy::concurrency_limit::{Permit, SimpleLimiter};
 use crate::policy::fallback::Fallback;
@@ -331,7 +331,7 @@ pub(crate) struct ClientRt {
     /// Breakers per callee instance (breaker scope `instance`), created on first use.
     pub instance_breakers: Option<Vec<u32>>,
     pub breaker_outer: bool,
-    pub bulkhead: Option<SemaphoreBulkhead<Handle>>,
+    pub bulkhead: Option<Bulkhead<Handle>>,
     pub bulkhead_outer: bool,
     pub pool: Option<u32>,
     pub fallback: Fallback<u64>,

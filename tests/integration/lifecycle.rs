@@ -336,3 +336,63 @@ fn hedged_calls_into_a_black_hole_all_end_at_their_per_try_timeouts() {
         r.summary.p50_ms
     );
 }
+
+// ---- thread-pool bulkhead --------------------------------------------------------------
+
+#[test]
+fn a_thread_pool_bulkhead_queues_behind_its_threads_where_a_semaphore_rejects() {
+    // 20 calls/s of 1 s each against 10 threads: the pool serves 10/s, its 20 queued
+    // calls waiting 2 s for a thread; the semaphore fails at once what finds it full.
+    let leaf = r#"{ constant = "1s" }"#;
+    let text = |bulkhead: &str| {
+        two_tier("", &format!("bulkhead = {bulkhead}"), leaf, "")
+            .replace("rate = 100.0", "rate = 20.0")
+            .replace("slo = \"2s\"", "slo = \"5s\"")
+    };
+    let pool = run(
+        &model(&text(
+            "{ thread_pool = { core_threads = 5, max_threads = 10, queue_capacity = 20 } }",
+        )),
+        300,
+        1,
+    );
+    let sem = run(&model(&text("{ max_concurrent = 10 }")), 300, 1);
+    let served = |r: &RunReport| r.metrics.workloads[0].totals.ok() as f64 / 300.0;
+    assert!(
+        (served(&pool) - 10.0).abs() < 0.3,
+        "pool {}/s",
+        served(&pool)
+    );
+    // The semaphore is an Erlang loss system: 20 Erlangs on 10 permits lose B(10, 20).
+    let erlang_b = (1..=10).fold(1.0, |b: f64, k| 20.0 * b / (k as f64 + 20.0 * b));
+    let expected = 20.0 * (1.0 - erlang_b);
+    assert!(
+        (served(&sem) - expected).abs() < 0.3,
+        "semaphore {}/s, Erlang B {expected:.2}/s",
+        served(&sem)
+    );
+    assert!((sem.summary.p50_ok_ms - 1000.0).abs() < 1.0);
+    assert!(
+        (pool.summary.p50_ok_ms - 3000.0).abs() < 100.0,
+        "queued 2 s, then 1 s: {}",
+        pool.summary.p50_ok_ms
+    );
+}
+
+#[test]
+fn the_thread_pool_bulkhead_and_the_semaphore_form_are_exclusive() {
+    let text = two_tier(
+        "",
+        "bulkhead = { max_concurrent = 3, thread_pool = { max_threads = 4 } }",
+        r#"{ constant = "1s" }"#,
+        "",
+    );
+    let path = std::path::Path::new("inline.toml");
+    let table = cascade::model::load::parse_table(path, &text).unwrap();
+    let e = cascade::model::load::model_from_table(path, table).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("services.front.clients.leaf.bulkhead.thread_pool"),
+        "{e}"
+    );
+}

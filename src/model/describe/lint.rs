@@ -359,11 +359,11 @@ pub fn lint(model: &Model) -> Vec<String> {
         }
         if let (Some(p), Some(b)) = (c.pool, &c.bulkhead) {
             let pool = &model.pools[p as usize];
-            if pool.config.max_concurrent < b.max_concurrent {
+            if pool.config.max_concurrent < b.max_concurrent() {
                 out.push(format!(
                     "{}: bulkhead ({}) is larger than its connection pool {:?} ({}): the pool, not the bulkhead, is the real limit",
                     client_key(model, c),
-                    b.max_concurrent,
+                    b.max_concurrent(),
                     pool.name,
                     pool.config.max_concurrent
                 ));
@@ -375,7 +375,7 @@ pub fn lint(model: &Model) -> Vec<String> {
             .clients
             .iter()
             .filter(|c| c.caller == s as u32)
-            .filter_map(|c| c.bulkhead.map(|b| b.max_concurrent))
+            .filter_map(|c| c.bulkhead.map(|b| b.max_concurrent()))
             .sum();
         if sum > service.workers {
             out.push(format!(
@@ -533,10 +533,13 @@ steps = [{{ work = {{ constant = "10ms" }} }}]
             "{l:#?}"
         );
         for c in &mut m.clients {
-            c.bulkhead = Some(crate::policy::bulkhead::BulkheadConfig {
-                max_concurrent: 30,
-                ..Default::default()
-            });
+            c.bulkhead = Some(
+                crate::policy::bulkhead::BulkheadConfig {
+                    max_concurrent: 30,
+                    ..Default::default()
+                }
+                .into(),
+            );
         }
         assert!(!has(&lint(&m), "services.payment:", "shared"));
     }

@@ -11,10 +11,11 @@ use crate::time::SimTime;
 impl World<'_> {
     /// Parks the call in a bulkhead or pool queue until a permit or `give_up_at`.
     pub(crate) fn park(&mut self, sched: &mut Scheduler<Ev>, h: Handle, give_up_at: SimTime) {
-        let t = sched.schedule_timer_at(give_up_at, Ev::WaitExpired(h));
+        let t = (give_up_at < SimTime::MAX)
+            .then(|| sched.schedule_timer_at(give_up_at, Ev::WaitExpired(h)));
         let c = self.calls.get_mut(h).unwrap();
         c.phase = Phase::Waiting;
-        c.step_timer = Some(t);
+        c.step_timer = t;
     }
 
     /// Whether a parked call waits on its pool (else on its bulkhead).
