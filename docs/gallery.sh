@@ -20,3 +20,7 @@ shot breaker_flapping timeseries_consecutive-2 breaker_flapping
 shot timeout_hierarchy timeseries_inverted timeout_hierarchy
 shot intent_parity lost intent_parity
 shot slow_vs_dead timeseries_slow slow_vs_dead
+shot lb_death_spiral timeseries_as-written lb_death_spiral
+shot gray_failure lost gray_failure
+shot liveness_restart_storm timeseries_as-written liveness_restart_storm
+shot black_friday_autoscale timeseries_hpa-45s-start black_friday_autoscale

@@ -382,6 +382,10 @@ pub mod short {
     pub const fn t_ms(n: u64) -> SimTime {
         SimTime::from_nanos(n * 1_000_000)
     }
+    /// The instant `n` seconds after the start.
+    pub const fn t_s(n: u64) -> SimTime {
+        SimTime::from_nanos(n * 1_000_000_000)
+    }
 }
 
 #[cfg(test)]

@@ -42,10 +42,26 @@ pub fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
         );
         outln!(
             "  {:.2} M events/s ({} events, {} user requests in {:.3} s wall)",
-            w.events as f64 / w.wall.as_secs_f64() / 1e6,
+            w.events_per_sec() / 1e6,
             w.events,
             w.requests,
             w.wall.as_secs_f64()
+        );
+        let (pool, fleet) = cascade::bench::fleet(seed).map_err(other)?;
+        outln!(
+            "Fleet (3,000 req/s through a proxy; {} simulated each, single thread)",
+            pool.simulated
+        );
+        outln!(
+            "  one pool of 200 workers:            {:.2} M events/s, {:.1} ns per event",
+            pool.events_per_sec() / 1e6,
+            pool.ns_per_event()
+        );
+        outln!(
+            "  10 instances × 20, least request:   {:.2} M events/s, {:.1} ns per event ({:.2}× the pool's cost per event)",
+            fleet.events_per_sec() / 1e6,
+            fleet.ns_per_event(),
+            fleet.ns_per_event() / pool.ns_per_event()
         );
     }
     Ok(())

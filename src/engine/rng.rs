@@ -34,6 +34,18 @@ pub enum StreamKind {
     Network = 6,
     /// Reference models and tests.
     Reference = 7,
+    /// Load-balancer draws of one client edge (index: the edge).
+    Balancer = 8,
+    /// Outlier-detection draws of one client edge (index: the edge).
+    Outlier = 9,
+    /// Front-door draws of one service instance beyond the first (index: service << 16 |
+    /// instance, with bit 31 set for the limiter's run-time stream).
+    Instance = 10,
+    /// Jitter and network draws of a client stack in an instance beyond the first (index:
+    /// client << 16 | instance, bit 31 set for the network).
+    InstanceClient = 11,
+    /// Network draws of a prober (index: the prober).
+    Prober = 12,
 }
 
 /// The stream factory of one replication.

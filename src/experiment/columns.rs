@@ -175,6 +175,26 @@ pub const COLUMNS: &[Column] = &[
         "breaker_transitions",
         "circuit-breaker state changes, all client edges",
     ),
+    c(
+        "runs.csv",
+        "restarts",
+        "instances restarted by their liveness probe, all services",
+    ),
+    c(
+        "runs.csv",
+        "ejections",
+        "outlier ejections enforced, all client edges",
+    ),
+    c(
+        "runs.csv",
+        "peak_replicas",
+        "the largest replica count asked for at once, summed over services (the instances written in the model when nothing autoscales)",
+    ),
+    c(
+        "runs.csv",
+        "final_replicas",
+        "replicas asked for at the end of the run, summed over services",
+    ),
     c("runs.csv", "events", "events simulated"),
     c(
         "runs.csv",
@@ -271,17 +291,42 @@ pub const COLUMNS: &[Column] = &[
     c(
         "timeseries.csv",
         "busy",
-        "busy workers of the service (time average)",
+        "busy workers of the service, all instances (time average); entity `svc#k`: of instance k alone (fleets of at most 20)",
     ),
     c(
         "timeseries.csv",
         "queue",
-        "requests waiting in the service's queue (time average)",
+        "requests waiting in the service's queues (time average); entity `svc#k`: instance k's queue",
     ),
     c(
         "timeseries.csv",
         "arrivals_per_s",
-        "requests reaching the service per second",
+        "requests reaching the service per second (health checks and probes included); entity `svc#k`: instance k",
+    ),
+    c(
+        "timeseries.csv",
+        "replicas",
+        "instances the fleet is asked to run (the autoscaler sets it; time average); fleets only",
+    ),
+    c(
+        "timeseries.csv",
+        "ready",
+        "instances in the endpoints: running, passing readiness, not terminating (time average); fleets only",
+    ),
+    c(
+        "timeseries.csv",
+        "restarts",
+        "instances restarted by their liveness probe in the bucket; fleets only",
+    ),
+    c(
+        "timeseries.csv",
+        "healthy",
+        "instances the client edge's balancer may use: ready, passing its health checks, not ejected (time average)",
+    ),
+    c(
+        "timeseries.csv",
+        "ejected",
+        "instances the edge's outlier detection has ejected (time average)",
     ),
     c(
         "timeseries.csv",
@@ -291,7 +336,7 @@ pub const COLUMNS: &[Column] = &[
     c(
         "timeseries.csv",
         "breaker_open",
-        "share of the bucket the edge's circuit breaker was open",
+        "share of the bucket the edge's circuit breakers were open (one per caller instance, or per callee instance: open time ÷ breaker time)",
     ),
 ];
 

@@ -47,6 +47,30 @@ pub fn apply(table: &mut Table, path: &str, value: Value) -> Result<(), String> 
     }
 }
 
+/// Removes `path` from `table` (it must exist); the error says which prefix does not.
+/// On error the table is unchanged.
+pub fn remove(table: &mut Table, path: &str) -> Result<(), String> {
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(format!(
+            "{path:?} is not a dotted path like \"services.api.liveness\""
+        ));
+    }
+    let (last, parents) = segments.split_last().expect("split never yields nothing");
+    let mut current = table;
+    for (depth, seg) in parents.iter().enumerate() {
+        let here = segments[..depth + 1].join(".");
+        current = match current.get_mut(*seg) {
+            Some(Value::Table(t)) => t,
+            _ => return Err(missing(&here, path)),
+        };
+    }
+    current
+        .remove(*last)
+        .map(|_| ())
+        .ok_or_else(|| missing(path, path))
+}
+
 fn missing(prefix: &str, path: &str) -> String {
     if prefix == path {
         format!("{path} does not exist in the model")
@@ -116,6 +140,24 @@ slo = "1s"
         );
         assert_eq!(t["faults"][0]["at"].as_str(), Some("2s"));
         assert_eq!(t["workloads"][0]["slo"].as_str(), Some("3s"));
+    }
+
+    #[test]
+    fn removes_a_key_that_exists_and_names_one_that_does_not() {
+        let mut t = model();
+        remove(&mut t, "services.order.clients.payment.timeout").unwrap();
+        assert!(
+            t["services"]["order"]["clients"]["payment"]
+                .get("timeout")
+                .is_none()
+        );
+        let before = t.clone();
+        assert_eq!(
+            remove(&mut t, "services.order.clients.payment.timeout").unwrap_err(),
+            "services.order.clients.payment.timeout does not exist in the model"
+        );
+        assert!(remove(&mut t, "services.nope.workers").is_err());
+        assert_eq!(t, before);
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct VariantSpec {
     /// One line on what it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Dotted model paths to remove before `set` applies (`unset =
+    /// ["services.api.liveness"]`: the variant without that probe).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset: Vec<String>,
     /// Dotted model path → value.
     #[serde(default)]
     pub set: Table,
@@ -314,6 +318,7 @@ impl Experiment {
             variants.push(VariantSpec {
                 name: "baseline".into(),
                 description: None,
+                unset: Vec::new(),
                 set: Table::new(),
             });
         }
@@ -378,6 +383,10 @@ impl Experiment {
         for (vi, v) in variants.iter().enumerate() {
             for (pi, p) in points.iter().enumerate() {
                 let mut t = base.clone();
+                for path in &v.unset {
+                    overrides::remove(&mut t, path)
+                        .map_err(|e| bad(file, format!("variants[{vi}] ({}).unset", v.name), e))?;
+                }
                 for (path, value) in &v.set {
                     overrides::apply(&mut t, path, value.clone())
                         .map_err(|e| bad(file, format!("variants[{vi}] ({:?}).set", v.name), e))?;
@@ -391,7 +400,8 @@ impl Experiment {
                     overrides::apply(&mut t, path, value.clone())
                         .map_err(|e| bad(file, "--set", e))?;
                 }
-                let context = match (variants.len() > 1 || !v.set.is_empty(), p.label.is_empty()) {
+                let changed = !v.set.is_empty() || !v.unset.is_empty();
+                let context = match (variants.len() > 1 || changed, p.label.is_empty()) {
                     (true, true) => format!(" (variant {:?})", v.name),
                     (true, false) => format!(" (variant {:?}, {})", v.name, p.label),
                     (false, false) => format!(" ({})", p.label),

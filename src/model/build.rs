@@ -13,18 +13,23 @@ use std::collections::BTreeMap;
 use crate::engine::Dist;
 use crate::error::ConfigError;
 use crate::model::graph::{
-    Arrivals, BreakerDef, CallDef, Client, ClientId, Endpoint, EndpointId, Fault, Model, Pool,
-    Service, ServiceId, Step, Workload,
+    Arrivals, BreakerDef, CallDef, Client, ClientId, Endpoint, EndpointId, Fault, HealthCheck,
+    Liveness, Model, Pool, Probe, Service, ServiceId, Signal, Signals, Step, Warmup, Workload,
 };
 use crate::model::spec::{
-    ArrivalsSpec, ClientSpec, FaultSpec, Layer, ModelSpec, ServiceSpec, StepSpec, WorkSpec,
-    WorkloadSpec,
+    ArrivalsSpec, BreakerScope, ClientSpec, ErrorStatus, FaultSpec, Layer, LivenessSpec, ModelSpec,
+    ReadinessSpec, ServiceSpec, StatusClass, StepSpec, WarmupSpec, WorkSpec, WorkloadSpec,
 };
+use crate::policy::balancer::DEFAULT_PANIC_THRESHOLD;
 use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
 use crate::policy::circuit_breaker::CircuitBreaker;
 use crate::policy::concurrency_limit::SimpleLimiter;
 use crate::policy::fallback::Fallback;
+use crate::policy::hedge::Hedge;
+use crate::policy::hpa::Hpa;
+use crate::policy::outlier::OutlierDetector;
+use crate::policy::probe::{ProbeKind, ProbeTiming};
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::Retry;
 use crate::policy::shedding::PriorityShedder;
@@ -118,7 +123,9 @@ impl Builder {
         for (name, svc) in &spec.services {
             let sid = self.service_ids[name];
             let path = format!("services.{name}");
-            services.push(build_service(&path, name, svc)?);
+            let mut service = build_service(&path, name, svc)?;
+            self.build_probes(&path, name, svc, &mut service)?;
+            services.push(service);
             if svc.endpoints.is_empty() {
                 return Err(err(
                     format!("{path}.endpoints"),
@@ -158,7 +165,7 @@ impl Builder {
                                             .cloned()
                                             .unwrap_or_default();
                                         let cpath = format!("{path}.clients.{callee_name}");
-                                        let c = build_client(
+                                        let mut c = build_client(
                                             &cpath,
                                             format!("{name}→{callee_name}"),
                                             sid,
@@ -167,6 +174,19 @@ impl Builder {
                                             &pools,
                                             &mut breakers,
                                         )?;
+                                        if let Some(hc) = &cspec.health_check {
+                                            let hpath = format!("{cpath}.health_check");
+                                            hc.validate().map_err(|e| e.within(&hpath))?;
+                                            let endpoint = self.own_endpoint(
+                                                &format!("{hpath}.endpoint"),
+                                                callee_name,
+                                                &hc.endpoint,
+                                            )?;
+                                            c.health_check = Some(HealthCheck {
+                                                endpoint,
+                                                config: hc.clone(),
+                                            });
+                                        }
                                         clients.push(c);
                                         let id = (clients.len() - 1) as ClientId;
                                         client_index.insert((sid, callee), id);
@@ -232,6 +252,69 @@ impl Builder {
             faults,
             deadline_propagation: spec.deadline_propagation,
         })
+    }
+
+    /// The endpoint `ep` of service `svc` (a probe or health check names an endpoint of the
+    /// service it checks).
+    fn own_endpoint(&self, field: &str, svc: &str, ep: &str) -> Result<EndpointId, ConfigError> {
+        self.endpoint_ids
+            .get(&format!("{svc}.{ep}"))
+            .copied()
+            .ok_or_else(|| err(field, format!("{svc} has no endpoint named {ep:?}")))
+    }
+
+    /// Readiness and liveness probes, warm-up.
+    fn build_probes(
+        &self,
+        path: &str,
+        name: &str,
+        svc: &ServiceSpec,
+        out: &mut Service,
+    ) -> Result<(), ConfigError> {
+        if let Some(r) = &svc.readiness {
+            let rpath = format!("{path}.readiness");
+            out.readiness = Some(self.probe(&rpath, name, r, ProbeKind::Readiness)?);
+        }
+        if let Some(l) = &svc.liveness {
+            let lpath = format!("{path}.liveness");
+            let as_readiness = ReadinessSpec {
+                endpoint: l.endpoint.clone(),
+                period: l.period,
+                timeout: l.timeout,
+                failure_threshold: l.failure_threshold,
+                success_threshold: l.success_threshold,
+                initial_delay: l.initial_delay,
+            };
+            let probe = self.probe(&lpath, name, &as_readiness, ProbeKind::Liveness)?;
+            if l.restart.is_zero() {
+                return Err(err(format!("{lpath}.restart"), "must be above zero"));
+            }
+            out.liveness = Some(Liveness {
+                probe,
+                restart: l.restart,
+            });
+        }
+        out.warmup = build_warmup(path, svc.warmup.as_ref(), svc.liveness.as_ref())?;
+        Ok(())
+    }
+
+    fn probe(
+        &self,
+        path: &str,
+        name: &str,
+        r: &ReadinessSpec,
+        kind: ProbeKind,
+    ) -> Result<Probe, ConfigError> {
+        let timing = ProbeTiming {
+            period: r.period,
+            timeout: r.timeout,
+            failure_threshold: r.failure_threshold,
+            success_threshold: r.success_threshold,
+            initial_delay: r.initial_delay,
+        };
+        timing.validate(kind).map_err(|e| e.within(path))?;
+        let endpoint = self.own_endpoint(&format!("{path}.endpoint"), name, &r.endpoint)?;
+        Ok(Probe { endpoint, timing })
     }
 
     /// `None` for a work step, the called endpoints otherwise.
@@ -349,6 +432,10 @@ impl Builder {
             .map(Retry::new)
             .transpose()
             .map_err(|e| e.within(&format!("{path}.retry")))?;
+        let balancer = w.load_balancer.unwrap_or_default();
+        balancer
+            .validate()
+            .map_err(|e| e.within(&format!("{path}.load_balancer")))?;
         Ok(Workload {
             name: w.name.clone(),
             target,
@@ -358,6 +445,8 @@ impl Builder {
             value: w.value,
             retry,
             priority: w.priority,
+            balancer,
+            cancel_on_abandon: w.cancel_on_abandon,
         })
     }
 
@@ -404,6 +493,17 @@ impl Builder {
         if !(0.0..=1.0).contains(&error_rate) {
             return Err(err(format!("{path}.error_rate"), "must be between 0 and 1"));
         }
+        if f.status.is_some() && f.error_rate.is_none() {
+            return Err(err(
+                format!("{path}.status"),
+                "says what the injected errors are: it needs error_rate",
+            ));
+        }
+        let error = match f.status.unwrap_or(ErrorStatus::ServerError) {
+            ErrorStatus::ServerError => crate::policy::Outcome::ServerError,
+            ErrorStatus::ClientError => crate::policy::Outcome::ClientError,
+            ErrorStatus::Throttled => crate::policy::Outcome::Throttled,
+        };
         if let Some(w) = f.workers {
             let name = specs.keys().nth(service as usize).unwrap();
             if endpoint.is_some() {
@@ -434,6 +534,25 @@ impl Builder {
         if f.refuse && f.hang {
             return Err(err(path, "a fault cannot both refuse and hang"));
         }
+        if let Some(k) = f.instances {
+            let name = specs.keys().nth(service as usize).unwrap();
+            let svc = &specs[name];
+            let most = svc
+                .autoscale
+                .map_or(svc.instances, |a| a.max.max(svc.instances));
+            if k == 0 {
+                return Err(err(
+                    format!("{path}.instances"),
+                    "must be at least 1 (leave it out to hit every instance)",
+                ));
+            }
+            if k > most {
+                return Err(err(
+                    format!("{path}.instances"),
+                    format!("{k} is more than {name} has ({most})"),
+                ));
+            }
+        }
         Ok(Fault {
             service,
             endpoint,
@@ -442,9 +561,11 @@ impl Builder {
             latency,
             latency_multiplier: f.latency_multiplier,
             error_rate,
+            error,
             refuse: f.refuse,
             hang: f.hang,
             workers: f.workers,
+            instances: f.instances.unwrap_or(u32::MAX),
         })
     }
 }
@@ -466,32 +587,139 @@ fn check_rate(path: &str, r: f64) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Most instances of one service: beyond this a model is a typo, not a fleet.
+const MAX_INSTANCES: u32 = 10_000;
+
+fn build_warmup(
+    path: &str,
+    service: Option<&WarmupSpec>,
+    liveness: Option<&LivenessSpec>,
+) -> Result<Option<Warmup>, ConfigError> {
+    let (spec, wpath) = match (service, liveness.and_then(|l| l.warmup.as_ref())) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                format!("{path}.warmup"),
+                "give the warm-up once: here or in liveness.warmup",
+            ));
+        }
+        (Some(w), None) => (w, format!("{path}.warmup")),
+        (None, Some(w)) => (w, format!("{path}.liveness.warmup")),
+        (None, None) => return Ok(None),
+    };
+    if !(spec.latency_multiplier.is_finite() && spec.latency_multiplier >= 1.0) {
+        return Err(err(
+            format!("{wpath}.latency_multiplier"),
+            "must be a finite number ≥ 1",
+        ));
+    }
+    Ok(Some(Warmup {
+        duration: spec.duration,
+        multiplier: spec.latency_multiplier,
+    }))
+}
+
 fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, ConfigError> {
     if svc.workers == 0 {
         return Err(err(format!("{path}.workers"), "must be at least 1"));
     }
-    if let Some(rl) = &svc.rate_limit {
-        RateLimiter::new(*rl, SimTime::ZERO)
-            .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
+    if svc.instances == 0 {
+        return Err(err(format!("{path}.instances"), "must be at least 1"));
     }
-    if let Some(c) = svc.concurrency_limit {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        SimpleLimiter::new(c, &mut rng)
-            .map_err(|e| e.within(&format!("{path}.concurrency_limit")))?;
+    if svc.instances > MAX_INSTANCES {
+        return Err(err(
+            format!("{path}.instances"),
+            format!("{} is more than {MAX_INSTANCES}", svc.instances),
+        ));
     }
-    if let Some(s) = &svc.shed {
+    if let Some(a) = &svc.autoscale {
+        Hpa::new(*a).map_err(|e| e.within(&format!("{path}.autoscale")))?;
+        if a.max > MAX_INSTANCES {
+            return Err(err(
+                format!("{path}.autoscale.max"),
+                format!("{} is more than {MAX_INSTANCES}", a.max),
+            ));
+        }
+    }
+    let rate_limit = match &svc.rate_limit {
+        None => None,
+        Some(spec) => {
+            let rl = spec.config().map_err(|n| {
+                err(
+                    format!("{path}.rate_limit"),
+                    if n == 0 {
+                        "needs a limiter: token_bucket or limit_for_period"
+                    } else {
+                        "give exactly one limiter: token_bucket or limit_for_period"
+                    },
+                )
+            })?;
+            RateLimiter::new(rl, SimTime::ZERO)
+                .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
+            Some(rl)
+        }
+    };
+    let concurrency_limit = match &svc.concurrency_limit {
+        None => None,
+        Some(spec) => {
+            let c = spec.config().map_err(|n| {
+                err(
+                    format!("{path}.concurrency_limit"),
+                    if n == 0 {
+                        "needs an algorithm: aimd, vegas or gradient2"
+                    } else {
+                        "give exactly one algorithm: aimd, vegas or gradient2"
+                    },
+                )
+            })?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            SimpleLimiter::new(c, &mut rng)
+                .map_err(|e| e.within(&format!("{path}.concurrency_limit")))?;
+            Some(c)
+        }
+    };
+    let shed = svc.shed.as_ref().map(|s| s.config());
+    if let Some(s) = &shed {
         PriorityShedder::new(s.clone()).map_err(|e| e.within(&format!("{path}.shed")))?;
     }
+    let signal = |status: Option<StatusClass>, default: StatusClass, retry_after| Signal {
+        throttled: status.unwrap_or(default) == StatusClass::Throttled,
+        retry_after,
+    };
+    let signals = Signals {
+        queue: signal(
+            svc.queue.status,
+            StatusClass::Unavailable,
+            svc.queue.retry_after,
+        ),
+        rate_limit: svc.rate_limit.as_ref().map_or_else(Signal::default, |r| {
+            signal(r.status, StatusClass::Throttled, r.retry_after)
+        }),
+        shed: svc.shed.as_ref().map_or_else(Signal::default, |r| {
+            signal(r.status, StatusClass::Unavailable, r.retry_after)
+        }),
+        concurrency: svc
+            .concurrency_limit
+            .as_ref()
+            .map_or_else(Signal::default, |r| {
+                signal(r.status, StatusClass::Unavailable, r.retry_after)
+            }),
+    };
     Ok(Service {
         name: name.to_string(),
         workers: svc.workers,
         queue_capacity: svc.queue.capacity,
         discipline: svc.queue.discipline,
         queue_timeout: svc.queue.timeout,
-        rate_limit: svc.rate_limit,
-        shed: svc.shed.clone(),
-        concurrency_limit: svc.concurrency_limit,
+        rate_limit,
+        shed,
+        concurrency_limit,
+        signals,
         endpoints: Vec::new(),
+        instances: svc.instances,
+        readiness: None,
+        liveness: None,
+        autoscale: svc.autoscale,
+        warmup: None,
     })
 }
 
@@ -576,19 +804,33 @@ fn build_client(
         .map(Retry::new)
         .transpose()
         .map_err(|e| e.within(&format!("{path}.retry")))?;
+    let hedge = c
+        .hedge
+        .clone()
+        .map(Hedge::new)
+        .transpose()
+        .map_err(|e| e.within(&format!("{path}.hedge")))?;
+    if hedge.is_some() && retry.is_some() {
+        return Err(err(
+            format!("{path}.hedge"),
+            "an edge has a retry policy or a hedging policy, not both (as in gRPC)",
+        ));
+    }
     if let Some(b) = &c.budget {
         RetryBudget::new(b.clone(), SimTime::ZERO)
             .map_err(|e| e.within(&format!("{path}.budget")))?;
-        if retry.is_none() {
+        if retry.is_none() && hedge.is_none() {
             return Err(err(
                 format!("{path}.budget"),
-                "a retry budget needs a `retry` policy to limit",
+                "a retry budget needs a `retry` or `hedge` policy to limit",
             ));
         }
     }
-    if let Some(b) = &c.bulkhead {
-        SemaphoreBulkhead::<u32>::new(*b).map_err(|e| e.within(&format!("{path}.bulkhead")))?;
-    }
+    let bulkhead = c
+        .bulkhead
+        .map(|b| b.kind())
+        .transpose()
+        .map_err(|e| e.within(&format!("{path}.bulkhead")))?;
     let breaker = match (&c.breaker, &c.shared_breaker) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -648,6 +890,36 @@ fn build_client(
         .transpose()?;
     let fallback = c.fallback.clone().unwrap_or_default();
     Fallback::<u64>::new(fallback.clone()).map_err(|e| e.within(&format!("{path}.fallback")))?;
+    let balancer = c.load_balancer.unwrap_or_default();
+    balancer
+        .validate()
+        .map_err(|e| e.within(&format!("{path}.load_balancer")))?;
+    if let Some(o) = &c.outlier_detection {
+        OutlierDetector::new(*o, SimTime::ZERO)
+            .map_err(|e| e.within(&format!("{path}.outlier_detection")))?;
+    }
+    let panic_threshold = c.panic_threshold.unwrap_or(DEFAULT_PANIC_THRESHOLD);
+    if !(0.0..=100.0).contains(&panic_threshold) {
+        return Err(err(
+            format!("{path}.panic_threshold"),
+            "must be a percentage between 0 and 100",
+        ));
+    }
+    let breaker_scope = c.breaker_scope.unwrap_or_default();
+    if breaker_scope == BreakerScope::Instance {
+        if c.breaker.is_none() {
+            return Err(err(
+                format!("{path}.breaker_scope"),
+                "needs a `breaker` config",
+            ));
+        }
+        if c.shared_breaker.is_some() {
+            return Err(err(
+                format!("{path}.breaker_scope"),
+                "an instance-scoped breaker belongs to one callee instance and cannot be shared",
+            ));
+        }
+    }
     Ok(Client {
         name,
         caller,
@@ -657,12 +929,19 @@ fn build_client(
         adaptive_timeout,
         total_timeout: c.total_timeout,
         retry,
+        hedge,
         budget: c.budget.clone(),
         breaker,
-        bulkhead: c.bulkhead,
+        bulkhead,
         pool,
         fallback,
         network,
+        balancer,
+        health_check: None,
+        panic_threshold,
+        outlier: c.outlier_detection,
+        breaker_scope,
+        cancel: c.cancel,
     })
 }
 

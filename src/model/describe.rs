@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::model::graph::{Arrivals, Model, Step};
 
+mod fleet_lint;
 mod lint;
 
 pub use lint::lint;
@@ -72,10 +73,13 @@ fn endpoint_rates(model: &Model) -> Vec<f64> {
 pub struct ServiceLoad {
     /// Peak arrivals per second (first attempts only).
     pub rate: f64,
-    /// Most requests per second its workers can serve (Little's law, load-dependent hold
-    /// time included).
+    /// Most requests per second its workers can serve with the instances it starts with
+    /// (Little's law, load-dependent hold time included).
     pub capacity: f64,
-    /// Utilisation at peak: `rate ÷ capacity` (≥ 1: the queue grows without bound).
+    /// The same with as many instances as it can have (an autoscaler's `max`).
+    pub capacity_max: f64,
+    /// Utilisation at peak with as many instances as it can have: `rate ÷ capacity_max`
+    /// (≥ 1: the queue grows without bound).
     pub rho: f64,
     /// Extra hold time per request in progress, s.
     pub per_inflight: f64,
@@ -83,8 +87,10 @@ pub struct ServiceLoad {
 
 /// Peak load and capacity of every service, in model order.
 ///
-/// Little's law with a load-dependent hold time h(N) = h0 + k·N: with every worker busy
-/// a pool of W serves at most W / (h0 + k·W) requests per second.
+/// Little's law with a load-dependent hold time h(N) = h0 + k·N, where N counts the
+/// requests in progress at one instance: with every worker busy an instance of W workers
+/// serves at most W / (h0 + k·W) requests per second, and a fleet that many times its
+/// instances (a balanced fleet, the best case).
 pub fn loads(model: &Model) -> Vec<ServiceLoad> {
     let rates = endpoint_rates(model);
     model
@@ -104,16 +110,19 @@ pub fn loads(model: &Model) -> Vec<ServiceLoad> {
             } else {
                 (0.0, 0.0)
             };
-            let capacity = if h0 + k * w > 0.0 {
+            let per_instance = if h0 + k * w > 0.0 {
                 w / (h0 + k * w)
             } else {
                 f64::INFINITY
             };
+            let capacity = per_instance * svc.instances as f64;
+            let capacity_max = per_instance * svc.max_instances() as f64;
             ServiceLoad {
                 rate,
                 capacity,
-                rho: if capacity.is_finite() {
-                    rate / capacity
+                capacity_max,
+                rho: if capacity_max.is_finite() {
+                    rate / capacity_max
                 } else {
                     0.0
                 },
@@ -167,11 +176,23 @@ pub fn describe(file: &Path, model: &Model) -> String {
     for (svc, l) in model.services.iter().zip(loads(model)) {
         let _ = writeln!(
             s,
-            "  {:<16} {:>6} workers  peak {:>8.1} req/s  capacity {:>10.1} req/s  ρ = {}{}",
+            "  {:<16} {:>6} workers{}  peak {:>8.1} req/s  capacity {:>10.1} req/s{}  ρ = {}{}",
             svc.name,
             svc.workers,
+            if svc.instances > 1 || svc.autoscale.is_some() {
+                format!(" × {}", plural(svc.instances as usize, "instance"))
+            } else {
+                String::new()
+            },
             l.rate,
             l.capacity,
+            match svc.autoscale {
+                Some(a) => format!(
+                    " (HPA {}–{}: {:.1} at {})",
+                    a.min, a.max, l.capacity_max, a.max
+                ),
+                None => String::new(),
+            },
             fmt_rho(l.rho),
             if l.per_inflight > 0.0 {
                 format!(
@@ -208,6 +229,50 @@ pub fn describe(file: &Path, model: &Model) -> String {
                     format!(", calls {}", calls.join(", "))
                 }
             );
+        }
+        for (kind, probe) in [
+            ("readiness", svc.readiness),
+            ("liveness", svc.liveness.map(|l| l.probe)),
+        ] {
+            if let Some(p) = probe {
+                let _ = writeln!(
+                    s,
+                    "    {kind} probe on {}: every {}, timeout {}, {} failures",
+                    model.endpoints[p.endpoint as usize].name,
+                    p.timing.period,
+                    p.timing.timeout,
+                    p.timing.failure_threshold
+                );
+            }
+        }
+    }
+    let fleet_edges: Vec<String> = model
+        .clients
+        .iter()
+        .filter(|c| {
+            model.services[c.callee as usize].instances > 1
+                || c.health_check.is_some()
+                || c.outlier.is_some()
+        })
+        .map(|c| {
+            let mut parts = vec![c.balancer.name().to_string()];
+            if let Some(h) = &c.health_check {
+                parts.push(format!(
+                    "health checks on {} every {}",
+                    model.endpoints[h.endpoint as usize].name, h.config.interval
+                ));
+            }
+            if c.outlier.is_some() {
+                parts.push("outlier detection".into());
+            }
+            parts.push(format!("panic below {} %", c.panic_threshold));
+            format!("  {}: {}", c.name, parts.join(", "))
+        })
+        .collect();
+    if !fleet_edges.is_empty() {
+        let _ = writeln!(s, "balancers (one per client edge):");
+        for line in fleet_edges {
+            let _ = writeln!(s, "{line}");
         }
     }
     let warnings = lint(model);

@@ -5,12 +5,18 @@
 //! (`crate::sim`) instantiates fresh policy objects from it for each run.
 
 use crate::engine::Dist;
-use crate::model::spec::{Discipline, Layer};
+use crate::model::spec::{BreakerScope, Discipline, Layer};
+use crate::policy::balancer::BalancerConfig;
 use crate::policy::budget::RetryBudgetConfig;
-use crate::policy::bulkhead::BulkheadConfig;
+use crate::policy::bulkhead::{BulkheadConfig, BulkheadKind};
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
 use crate::policy::fallback::FallbackConfig;
+use crate::policy::health_check::HealthCheckConfig;
+use crate::policy::hedge::Hedge;
+use crate::policy::hpa::AutoscaleConfig;
+use crate::policy::outlier::OutlierConfig;
+use crate::policy::probe::ProbeTiming;
 use crate::policy::rate_limit::RateLimiterConfig;
 use crate::policy::retry::Retry;
 use crate::policy::shedding::ShedConfig;
@@ -68,6 +74,94 @@ pub struct Service {
     pub concurrency_limit: Option<ConcurrencyLimitConfig>,
     /// Its endpoints.
     pub endpoints: Vec<EndpointId>,
+    /// Instances at the start (each with `workers`, its own queue and front door).
+    pub instances: u32,
+    /// Readiness probe.
+    pub readiness: Option<Probe>,
+    /// Liveness probe and what a restart costs.
+    pub liveness: Option<Liveness>,
+    /// Horizontal Pod Autoscaler.
+    pub autoscale: Option<AutoscaleConfig>,
+    /// Cold start of a (re)started container.
+    pub warmup: Option<Warmup>,
+    /// How each front-door refusal answers its caller.
+    pub signals: Signals,
+}
+
+/// How one kind of front-door refusal answers: throttled (429) or unavailable (503), and
+/// the Retry-After hint it carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signal {
+    /// 429 instead of 503.
+    pub throttled: bool,
+    /// The Retry-After hint.
+    pub retry_after: Option<SimDuration>,
+}
+
+/// The refusal answers of a service's front door, by source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// Queue full and queue timeout.
+    pub queue: Signal,
+    /// The rate limiter.
+    pub rate_limit: Signal,
+    /// Priority shedding.
+    pub shed: Signal,
+    /// The adaptive concurrency limit.
+    pub concurrency: Signal,
+}
+
+impl Service {
+    /// The most instances the service can have at once (an autoscaled one grows to its
+    /// `max`).
+    pub fn max_instances(&self) -> u32 {
+        self.autoscale
+            .map_or(self.instances, |a| a.max.max(self.instances))
+    }
+
+    /// Whether it has any fleet behaviour worth its own time series.
+    pub fn is_fleet(&self) -> bool {
+        self.instances > 1
+            || self.readiness.is_some()
+            || self.liveness.is_some()
+            || self.autoscale.is_some()
+    }
+}
+
+/// A validated Kubernetes probe.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    /// The endpoint probed (of the service itself).
+    pub endpoint: EndpointId,
+    /// Period, timeout, thresholds, initial delay.
+    pub timing: ProbeTiming,
+}
+
+/// A validated liveness probe.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    /// The probe.
+    pub probe: Probe,
+    /// Time a restarted container is gone.
+    pub restart: SimDuration,
+}
+
+/// A cold start: work takes `multiplier` × as long for `duration` after a container starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Warmup {
+    /// How long.
+    pub duration: SimDuration,
+    /// How much slower.
+    pub multiplier: f64,
+}
+
+/// A validated active health check of an edge.
+#[derive(Clone, Debug)]
+pub struct HealthCheck {
+    /// The callee's endpoint that answers checks.
+    pub endpoint: EndpointId,
+    /// Interval, timeout, thresholds.
+    pub config: HealthCheckConfig,
 }
 
 /// A validated endpoint.
@@ -125,18 +219,32 @@ pub struct Client {
     pub total_timeout: Option<SimDuration>,
     /// Retry policy.
     pub retry: Option<Retry>,
+    /// Hedging policy (never with a retry policy).
+    pub hedge: Option<Hedge>,
     /// Retry budget.
     pub budget: Option<RetryBudgetConfig>,
     /// Index into [`Model::breakers`].
     pub breaker: Option<u32>,
     /// Bulkhead.
-    pub bulkhead: Option<BulkheadConfig>,
+    pub bulkhead: Option<BulkheadKind>,
     /// Index into [`Model::pools`].
     pub pool: Option<u32>,
     /// Fallback on failure.
     pub fallback: FallbackConfig,
     /// One-way network delay.
     pub network: Option<Dist>,
+    /// How attempts are spread over the callee's instances.
+    pub balancer: BalancerConfig,
+    /// Active health checking.
+    pub health_check: Option<HealthCheck>,
+    /// Envoy panic threshold, percent.
+    pub panic_threshold: f64,
+    /// Outlier detection.
+    pub outlier: Option<OutlierConfig>,
+    /// One breaker for the edge, or one per callee instance.
+    pub breaker_scope: BreakerScope,
+    /// Attempts that end without their response cancel the callee's request.
+    pub cancel: bool,
 }
 
 /// A breaker definition (one instance per run).
@@ -207,6 +315,10 @@ pub struct Workload {
     pub retry: Option<Retry>,
     /// Priority class for shedding.
     pub priority: u8,
+    /// The front balancer over the entry service's instances.
+    pub balancer: BalancerConfig,
+    /// A user giving up cancels their request.
+    pub cancel_on_abandon: bool,
 }
 
 /// A validated fault.
@@ -224,14 +336,26 @@ pub struct Fault {
     pub latency: Option<Dist>,
     /// Latency multiplier.
     pub latency_multiplier: Option<f64>,
-    /// Probability of an immediate server error.
+    /// Probability of an immediate error.
     pub error_rate: f64,
+    /// What that error is: a server error, a client error or a throttle.
+    pub error: crate::policy::Outcome,
     /// Refuse everything.
     pub refuse: bool,
     /// Swallow everything.
     pub hang: bool,
     /// Workers left.
     pub workers: Option<u32>,
+    /// Only instances below this index are hit (`u32::MAX`: all).
+    pub instances: u32,
+}
+
+impl Fault {
+    /// Whether the fault is active at `now` on instance `instance`.
+    #[inline]
+    pub fn hits(&self, instance: u32, now: SimTime) -> bool {
+        self.start <= now && now < self.end && instance < self.instances
+    }
 }
 
 impl Model {

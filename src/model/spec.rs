@@ -31,12 +31,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::DistSpec;
 use crate::engine::dist::LognormalSpec;
+use crate::policy::balancer::BalancerConfig;
 use crate::policy::budget::RetryBudgetConfig;
-use crate::policy::bulkhead::BulkheadConfig;
+use crate::policy::bulkhead::BulkheadSpec;
 use crate::policy::circuit_breaker::CircuitBreakerConfig;
 use crate::policy::concurrency_limit::ConcurrencyLimitConfig;
+use crate::policy::concurrency_limit::{AimdConfig, Gradient2Config, VegasConfig};
 use crate::policy::fallback::FallbackConfig;
-use crate::policy::rate_limit::RateLimiterConfig;
+use crate::policy::health_check::HealthCheckConfig;
+use crate::policy::hedge::HedgeConfig;
+use crate::policy::hpa::AutoscaleConfig;
+use crate::policy::outlier::OutlierConfig;
+use crate::policy::rate_limit::{LimitForPeriodConfig, RateLimiterConfig, TokenBucketConfig};
 use crate::policy::retry::RetryConfig;
 use crate::policy::shedding::ShedConfig;
 use crate::policy::timeout::AttemptTimeout;
@@ -91,6 +97,14 @@ pub struct WorkloadSpec {
     /// timeout for `retry_on`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConfig>,
+    /// How the front load balancer spreads these users over the entry service's
+    /// instances (default `"round_robin"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<BalancerConfig>,
+    /// When a user gives up, their request is cancelled (removed from its queue, or
+    /// stopped with its worker freed, and its own calls cancelled where the edge cancels).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_on_abandon: bool,
 }
 
 /// Open or closed arrivals.
@@ -145,17 +159,125 @@ pub struct ServiceSpec {
     /// Policy stacks for calls to other services, keyed by the callee service's name.
     #[serde(default)]
     pub clients: BTreeMap<String, ClientSpec>,
-    /// Ingress rate limit at the front door (rejections are `rate_limited`).
+    /// Ingress rate limit at the front door (rejections are `rate_limited`; they answer
+    /// "throttled", 429, unless `status` says otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<RateLimiterConfig>,
+    pub rate_limit: Option<RateLimitSpec>,
     /// Priority load shedding at the front door (utilisation = busy workers ÷ workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shed: Option<ShedConfig>,
+    pub shed: Option<ShedSpec>,
     /// Adaptive concurrency limit at the front door (Netflix concurrency-limits:
     /// `{ aimd = { … } }`, `{ vegas = { … } }`, `{ gradient2 = { … } }`): requests beyond
     /// the current limit of requests in progress (queued or running) are shed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency_limit: Option<ConcurrencyLimitConfig>,
+    pub concurrency_limit: Option<ConcurrencyLimitSpec>,
+    /// Instances behind the callers' load balancers (default 1). `workers`, `queue`, the
+    /// front-door policies and `per_inflight` are per instance.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub instances: u32,
+    /// Kubernetes readiness probe: a failing instance leaves every load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessSpec>,
+    /// Kubernetes liveness probe: a failing instance is restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessSpec>,
+    /// Kubernetes Horizontal Pod Autoscaler on busy workers ÷ workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleConfig>,
+    /// A started (or restarted) container is slower for a while: JIT, caches, pools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// `readiness = { endpoint = "health", period = "10s", timeout = "1s", failure_threshold = 3,
+/// success_threshold = 1, initial_delay = "0s" }`: Kubernetes' defaults for all but the
+/// endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessSpec {
+    /// The endpoint of this service that answers the probe, through the instance's queue
+    /// and workers.
+    pub endpoint: String,
+    /// `periodSeconds` (10 s).
+    #[serde(default = "probe_period")]
+    pub period: SimDuration,
+    /// `timeoutSeconds` (1 s).
+    #[serde(default = "probe_timeout")]
+    pub timeout: SimDuration,
+    /// `failureThreshold` (3).
+    #[serde(default = "three")]
+    pub failure_threshold: u32,
+    /// `successThreshold` (1).
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// `initialDelaySeconds` (0).
+    #[serde(default)]
+    pub initial_delay: SimDuration,
+}
+
+/// `liveness = { endpoint = "health", period = "10s", timeout = "1s", failure_threshold = 3,
+/// restart = "30s", warmup = { duration = "60s", latency_multiplier = 3.0 } }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessSpec {
+    /// The endpoint that answers the probe.
+    pub endpoint: String,
+    /// `periodSeconds` (10 s).
+    #[serde(default = "probe_period")]
+    pub period: SimDuration,
+    /// `timeoutSeconds` (1 s).
+    #[serde(default = "probe_timeout")]
+    pub timeout: SimDuration,
+    /// `failureThreshold` (3).
+    #[serde(default = "three")]
+    pub failure_threshold: u32,
+    /// `successThreshold` (must be 1 for liveness).
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// `initialDelaySeconds` (0).
+    #[serde(default)]
+    pub initial_delay: SimDuration,
+    /// How long a restarted container is gone before it serves again (10 s).
+    #[serde(default = "restart_time")]
+    pub restart: SimDuration,
+    /// Cold start after the restart (same as the service's `warmup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupSpec>,
+}
+
+/// `warmup = { duration = "60s", latency_multiplier = 3.0 }`: work steps take
+/// `latency_multiplier` × as long for `duration` after a container starts.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupSpec {
+    /// How long the instance is cold.
+    pub duration: SimDuration,
+    /// How much slower its work is meanwhile (≥ 1).
+    pub latency_multiplier: f64,
+}
+
+fn probe_period() -> SimDuration {
+    SimDuration::from_secs(10)
+}
+
+fn probe_timeout() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn restart_time() -> SimDuration {
+    SimDuration::from_secs(10)
 }
 
 /// Queue discipline.
@@ -182,6 +304,129 @@ pub struct QueueSpec {
     /// Requests that waited longer are dropped when dequeued (`queue_timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<SimDuration>,
+    /// How a full queue or a queue timeout answers (default `"unavailable"`, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with those answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+/// The status class an overload refusal answers with: HTTP 503 / gRPC `UNAVAILABLE`, or
+/// HTTP 429 / gRPC `RESOURCE_EXHAUSTED` (the caller sees [`crate::policy::Outcome::Throttled`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusClass {
+    /// 503: the service cannot take the request now.
+    Unavailable,
+    /// 429: the caller should slow down.
+    Throttled,
+}
+
+/// `rate_limit = { token_bucket = { rate = 500.0, burst = 50 }, retry_after = "1s" }` or
+/// `{ limit_for_period = { … } }` (alias `resilience4j`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// A continuous token bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_bucket: Option<TokenBucketConfig>,
+    /// Resilience4j's fixed-cycle limiter.
+    #[serde(
+        default,
+        alias = "resilience4j",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub limit_for_period: Option<LimitForPeriodConfig>,
+    /// How a refusal answers (default `"throttled"`, 429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with refusals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+impl RateLimitSpec {
+    /// The limiter, if exactly one is given (`Err(n)` with the count otherwise).
+    pub fn config(&self) -> Result<RateLimiterConfig, usize> {
+        match (self.token_bucket, self.limit_for_period) {
+            (Some(t), None) => Ok(RateLimiterConfig::TokenBucket(t)),
+            (None, Some(l)) => Ok(RateLimiterConfig::LimitForPeriod(l)),
+            (None, None) => Err(0),
+            _ => Err(2),
+        }
+    }
+}
+
+/// `shed = { thresholds = [1.0, 0.9, 0.8] }`, with `status` and `retry_after` as for the
+/// queue.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShedSpec {
+    /// Utilisation at or above which each priority class is shed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<f64>>,
+    /// How a shed request answers (default `"unavailable"`, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with those answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+impl ShedSpec {
+    /// The shedding policy's config.
+    pub fn config(&self) -> ShedConfig {
+        match &self.thresholds {
+            Some(t) => ShedConfig {
+                thresholds: t.clone(),
+            },
+            None => ShedConfig::default(),
+        }
+    }
+}
+
+/// `concurrency_limit = { vegas = {} }` (or `aimd`, `gradient2`), with `status` and
+/// `retry_after` as for the queue.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyLimitSpec {
+    /// Netflix AIMD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aimd: Option<AimdConfig>,
+    /// Netflix Vegas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vegas: Option<VegasConfig>,
+    /// Netflix Gradient2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient2: Option<Gradient2Config>,
+    /// How a request over the limit answers (default `"unavailable"`, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClass>,
+    /// The Retry-After hint sent with those answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<SimDuration>,
+}
+
+impl ConcurrencyLimitSpec {
+    /// The limit algorithm, if exactly one is given (`Err(n)` with the count otherwise).
+    pub fn config(&self) -> Result<ConcurrencyLimitConfig, usize> {
+        let mut found = Vec::new();
+        if let Some(c) = self.aimd {
+            found.push(ConcurrencyLimitConfig::Aimd(c));
+        }
+        if let Some(c) = self.vegas {
+            found.push(ConcurrencyLimitConfig::Vegas(c));
+        }
+        if let Some(c) = self.gradient2 {
+            found.push(ConcurrencyLimitConfig::Gradient2(c));
+        }
+        if found.len() == 1 {
+            Ok(found.remove(0))
+        } else {
+            Err(found.len())
+        }
+    }
 }
 
 /// An endpoint: steps executed in order while holding a worker.
@@ -358,7 +603,13 @@ pub struct ClientSpec {
     /// Retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConfig>,
-    /// Retry budget (Finagle, gRPC throttling, AWS quota).
+    /// Hedging (gRFC A6): `{ delay = "50ms", max_attempts = 3, non_fatal = ["server_error"] }`
+    /// sends another attempt every `delay` until one answers; it takes the retry's place in
+    /// the layer order. Not together with `retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeConfig>,
+    /// Retry budget (Finagle, gRPC throttling, AWS quota): retries, or hedges after the
+    /// first attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<RetryBudgetConfig>,
     /// Circuit breaker.
@@ -368,9 +619,10 @@ pub struct ClientSpec {
     /// one breaker per client).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_breaker: Option<String>,
-    /// Bulkhead (semaphore, max concurrent calls, max wait).
+    /// Bulkhead: a semaphore `{ max_concurrent = 10, max_wait = "50ms" }`, or a thread
+    /// pool `{ thread_pool = { max_threads = 10, core_threads = 5, queue_capacity = 20 } }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bulkhead: Option<BulkheadConfig>,
+    pub bulkhead: Option<BulkheadSpec>,
     /// A shared connection pool (named in `[pools]`): one connection per attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
@@ -383,6 +635,41 @@ pub struct ClientSpec {
     /// One-way network delay of each request and each response on this edge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<DistSpec>,
+    /// How attempts are spread over the callee's instances (default `"round_robin"`):
+    /// one balancer for the edge, the view of a shared proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<BalancerConfig>,
+    /// Envoy active health checking of the callee's instances from this edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckConfig>,
+    /// Envoy's panic threshold, percent (default 50): with fewer healthy instances the
+    /// balancer uses all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_threshold: Option<f64>,
+    /// Envoy outlier detection on this edge (every field defaults to Envoy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierConfig>,
+    /// `"edge"` (default): one breaker for the edge in each caller instance; `"instance"`:
+    /// one per callee instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_scope: Option<BreakerScope>,
+    /// gRPC deadline / Go context semantics: an attempt that ends without its response
+    /// (timeout, the caller cancelled) cancels the callee's request, which cancels its own
+    /// calls in turn on edges that cancel. Default false: the callee never notices.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel: bool,
+}
+
+/// What one circuit breaker covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerScope {
+    /// The whole callee service.
+    #[default]
+    Edge,
+    /// One callee instance: a breaker per instance, chosen where the breaker sits in the
+    /// layer order.
+    Instance,
 }
 
 /// A shared connection pool.
@@ -394,6 +681,18 @@ pub struct PoolSpec {
     /// How long an attempt may wait for a connection (default 0: fail at once).
     #[serde(default)]
     pub max_wait: SimDuration,
+}
+
+/// The class of a fault's injected errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorStatus {
+    /// A 5xx.
+    ServerError,
+    /// A 4xx: the caller's request was wrong.
+    ClientError,
+    /// A 429: slow down.
+    Throttled,
 }
 
 /// A fault on a service (`"processor"`) or one endpoint (`"processor.charge"`).
@@ -412,9 +711,13 @@ pub struct FaultSpec {
     /// Multiply the latency of every work step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_multiplier: Option<f64>,
-    /// Probability (0–1) that a request fails at once with a server error.
+    /// Probability (0–1) that a request fails at once with an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
+    /// What those errors are: `"server_error"` (default, 500), `"client_error"` (400:
+    /// never retried, not a breaker failure by default) or `"throttled"` (429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ErrorStatus>,
     /// Refuse every request at once (connection refused: fails fast).
     #[serde(default)]
     pub refuse: bool,
@@ -424,4 +727,7 @@ pub struct FaultSpec {
     /// Workers left during the fault (capacity loss).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
+    /// Hit only the first K instances of the target (default: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u32>,
 }

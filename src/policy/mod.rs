@@ -13,16 +13,25 @@
 //!   durations as strings like `"30s"`), carry the libraries' defaults, and are checked
 //!   once by a validating constructor.
 //!
+//! Fleet policies (what users configure in Envoy and Kubernetes) follow the same rules:
+//! [`balancer`], [`health_check`], [`outlier`] detection, [`probe`]s and the [`hpa`].
+//!
 //! Nothing here depends on the engine or the simulated world; only on [`crate::time`].
 
 mod outcome;
 
 pub mod backoff;
+pub mod balancer;
 pub mod budget;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod concurrency_limit;
 pub mod fallback;
+pub mod health_check;
+pub mod hedge;
+pub mod hpa;
+pub mod outlier;
+pub mod probe;
 pub mod rate_limit;
 pub mod retry;
 pub mod shedding;

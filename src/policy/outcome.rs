@@ -28,6 +28,9 @@ pub enum RejectReason {
     Shed,
     /// The propagated deadline had already passed.
     DeadlineExceeded,
+    /// No instance of the callee could take the request (none ready or healthy, and the
+    /// balancer not in panic): Envoy's "no healthy upstream" 503.
+    NoHealthyUpstream,
 }
 
 impl RejectReason {
@@ -41,6 +44,7 @@ impl RejectReason {
             RejectReason::RateLimited => "rate_limited",
             RejectReason::Shed => "shed",
             RejectReason::DeadlineExceeded => "deadline_exceeded",
+            RejectReason::NoHealthyUpstream => "no_healthy_upstream",
         }
     }
 }
@@ -63,6 +67,10 @@ pub enum Outcome {
     ClientError,
     /// The caller stopped waiting (per-attempt or total timeout).
     Timeout,
+    /// The callee asked the caller to slow down (HTTP 429, gRPC `RESOURCE_EXHAUSTED`): its
+    /// rate limiter, or an overload protection configured to answer "throttled". Retryable
+    /// by default (after the server's Retry-After, where honoured).
+    Throttled,
     /// A protection refused the call before it ran.
     Rejected(RejectReason),
 }

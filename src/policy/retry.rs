@@ -50,6 +50,8 @@ pub enum RetryOn {
     Timeout,
     /// The callee answered with a server error.
     ServerError,
+    /// The callee throttled the call (HTTP 429, `RESOURCE_EXHAUSTED`).
+    Throttled,
     /// Any rejection by a protection (all the reasons below).
     Rejected,
     /// A circuit breaker was open.
@@ -66,9 +68,11 @@ pub enum RetryOn {
     Shed,
     /// The propagated deadline had already passed.
     DeadlineExceeded,
+    /// No instance of the callee could take the call.
+    NoHealthyUpstream,
 }
 
-const ALL_REASONS: [RejectReason; 7] = [
+const ALL_REASONS: [RejectReason; 8] = [
     RejectReason::QueueFull,
     RejectReason::QueueTimeout,
     RejectReason::BulkheadFull,
@@ -76,10 +80,12 @@ const ALL_REASONS: [RejectReason; 7] = [
     RejectReason::RateLimited,
     RejectReason::Shed,
     RejectReason::DeadlineExceeded,
+    RejectReason::NoHealthyUpstream,
 ];
 
 const TIMEOUT_BIT: u16 = 1 << 0;
 const SERVER_ERROR_BIT: u16 = 1 << 1;
+const THROTTLED_BIT: u16 = 1 << 15;
 
 const fn reason_bit(r: RejectReason) -> u16 {
     1 << (2 + r as u16)
@@ -90,6 +96,7 @@ impl RetryOn {
         match self {
             RetryOn::Timeout => TIMEOUT_BIT,
             RetryOn::ServerError => SERVER_ERROR_BIT,
+            RetryOn::Throttled => THROTTLED_BIT,
             RetryOn::Rejected => ALL_REASONS.iter().fold(0, |m, &r| m | reason_bit(r)),
             RetryOn::CircuitOpen => reason_bit(RejectReason::CircuitOpen),
             RetryOn::BulkheadFull => reason_bit(RejectReason::BulkheadFull),
@@ -98,12 +105,36 @@ impl RetryOn {
             RetryOn::RateLimited => reason_bit(RejectReason::RateLimited),
             RetryOn::Shed => reason_bit(RejectReason::Shed),
             RetryOn::DeadlineExceeded => reason_bit(RejectReason::DeadlineExceeded),
+            RetryOn::NoHealthyUpstream => reason_bit(RejectReason::NoHealthyUpstream),
         }
     }
 }
 
+/// The mask of a list of outcome classes (as `retry_on` lists them), for [`in_mask`].
+pub(crate) fn class_mask(classes: &[RetryOn]) -> u16 {
+    classes.iter().fold(0, |m, r| m | r.mask())
+}
+
+/// Whether `outcome` is one of the classes in `mask`. Successes and client errors never
+/// are.
+pub(crate) fn in_mask(mask: u16, outcome: Outcome) -> bool {
+    let bit = match outcome {
+        Outcome::Success | Outcome::ClientError => return false,
+        Outcome::Timeout => TIMEOUT_BIT,
+        Outcome::ServerError => SERVER_ERROR_BIT,
+        Outcome::Throttled => THROTTLED_BIT,
+        Outcome::Rejected(r) => reason_bit(r),
+    };
+    mask & bit != 0
+}
+
 fn default_retry_on() -> Vec<RetryOn> {
-    vec![RetryOn::Timeout, RetryOn::ServerError, RetryOn::Rejected]
+    vec![
+        RetryOn::Timeout,
+        RetryOn::ServerError,
+        RetryOn::Throttled,
+        RetryOn::Rejected,
+    ]
 }
 
 /// The retry policy as written in a model file:
@@ -132,9 +163,15 @@ pub struct RetryConfig {
     /// means every rejection reason, or list reasons one by one (`"circuit_open"`, …).
     #[serde(default = "default_retry_on")]
     pub retry_on: Vec<RetryOn>,
-    /// Honour a server's Retry-After: wait `max(backoff, retry_after)`. Default false.
+    /// Honour a server's Retry-After: wait `max(backoff, retry_after)` (AWS SDKs, Polly's
+    /// `DelayGenerator` reading the header). Default false.
     #[serde(default)]
     pub honor_retry_after: bool,
+    /// gRPC server pushback (gRFC A6 `grpc-retry-pushback-ms`): wait exactly the hint,
+    /// with no jitter, and start the backoff's exponent over. Default false; not together
+    /// with `honor_retry_after`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pushback: bool,
     /// Total time budget from the first attempt's start: no retry may *start* after
     /// `first_start + max_duration`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +186,7 @@ impl Default for RetryConfig {
             backoff: BackoffConfig::default(),
             retry_on: default_retry_on(),
             honor_retry_after: false,
+            pushback: false,
             max_duration: None,
         }
     }
@@ -227,6 +265,7 @@ pub struct Retry {
     backoff: Backoff,
     retry_mask: u16,
     honor_retry_after: bool,
+    pushback: bool,
     max_duration: Option<SimDuration>,
 }
 
@@ -254,11 +293,18 @@ impl Retry {
             (None, None) => 3,
         };
         let backoff = Backoff::new(config.backoff).map_err(|e| e.within("backoff"))?;
+        if config.pushback && config.honor_retry_after {
+            return Err(ConfigError::new(
+                "pushback",
+                "is gRPC's way of honouring the server's hint; set it or honor_retry_after, not both",
+            ));
+        }
         Ok(Retry {
             max_attempts,
             backoff,
-            retry_mask: config.retry_on.iter().fold(0, |m, r| m | r.mask()),
+            retry_mask: class_mask(&config.retry_on),
             honor_retry_after: config.honor_retry_after,
+            pushback: config.pushback,
             max_duration: config.max_duration,
         })
     }
@@ -276,13 +322,7 @@ impl Retry {
     /// Whether this policy would retry `outcome` (attempt limits aside). Client errors and
     /// successes never are.
     pub fn is_retryable(&self, outcome: Outcome) -> bool {
-        let bit = match outcome {
-            Outcome::Success | Outcome::ClientError => return false,
-            Outcome::Timeout => TIMEOUT_BIT,
-            Outcome::ServerError => SERVER_ERROR_BIT,
-            Outcome::Rejected(r) => reason_bit(r),
-        };
-        self.retry_mask & bit != 0
+        in_mask(self.retry_mask, outcome)
     }
 
     /// Call when the first attempt of a logical call starts, at `now`.
@@ -328,12 +368,17 @@ impl Retry {
         if state.attempts >= self.max_attempts {
             return RetryDecision::GiveUp(AttemptsExhausted);
         }
-        let mut wait = self.backoff.next_delay(&mut state.backoff, rng);
-        if self.honor_retry_after
-            && let Some(hint) = retry_after
-        {
-            wait = wait.max(hint);
-        }
+        let wait = match retry_after {
+            // Server pushback: exactly the hint; the next backoff starts from the first.
+            Some(hint) if self.pushback => {
+                state.backoff = BackoffState::default();
+                hint
+            }
+            Some(hint) if self.honor_retry_after => {
+                self.backoff.next_delay(&mut state.backoff, rng).max(hint)
+            }
+            _ => self.backoff.next_delay(&mut state.backoff, rng),
+        };
         let start = now + wait;
         if let Some(budget) = self.max_duration
             && start > state.first_start + budget
@@ -656,6 +701,52 @@ mod tests {
         fn ignored_by_default() {
             let r = with(|_| {});
             assert_eq!(after(&r, secs(2)), RetryAt(t_ms(110)));
+        }
+
+        #[test]
+        fn pushback_waits_exactly_the_hint_and_restarts_the_exponent() {
+            let r = with(|c| {
+                c.pushback = true;
+                c.max_attempts = Some(5);
+                c.backoff = BackoffConfig::Exponential(crate::policy::backoff::ExponentialConfig {
+                    base: ms(100),
+                    multiplier: 2.0,
+                    cap: secs(10),
+                });
+            });
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let mut s = r.begin(t_ms(0));
+            let next = |s: &mut RetryState, hint, rng: &mut rand_chacha::ChaCha8Rng| {
+                r.on_outcome(s, t_ms(0), Outcome::Throttled, hint, None, None, rng)
+            };
+            assert_eq!(
+                next(&mut s, None, &mut rng),
+                RetryDecision::RetryAt(t_ms(100))
+            );
+            assert_eq!(
+                next(&mut s, None, &mut rng),
+                RetryDecision::RetryAt(t_ms(200))
+            );
+            assert_eq!(
+                next(&mut s, Some(ms(30)), &mut rng),
+                RetryDecision::RetryAt(t_ms(30))
+            );
+            // The exponent started over: the next backoff is the first one again.
+            assert_eq!(
+                next(&mut s, None, &mut rng),
+                RetryDecision::RetryAt(t_ms(100))
+            );
+        }
+
+        #[test]
+        fn pushback_and_honor_retry_after_exclude_each_other() {
+            let e = Retry::new(RetryConfig {
+                pushback: true,
+                honor_retry_after: true,
+                ..RetryConfig::default()
+            })
+            .unwrap_err();
+            assert_eq!(e.field, "pushback");
         }
 
         #[test]

@@ -21,7 +21,7 @@ use crate::policy::RejectReason;
 use crate::time::{SimDuration, SimTime};
 
 /// Every rejection reason, in CSV column order.
-pub const REJECT_REASONS: [RejectReason; 7] = [
+pub const REJECT_REASONS: [RejectReason; 8] = [
     RejectReason::QueueFull,
     RejectReason::QueueTimeout,
     RejectReason::BulkheadFull,
@@ -29,6 +29,7 @@ pub const REJECT_REASONS: [RejectReason; 7] = [
     RejectReason::RateLimited,
     RejectReason::Shed,
     RejectReason::DeadlineExceeded,
+    RejectReason::NoHealthyUpstream,
 ];
 
 /// Index of a reason in [`REJECT_REASONS`].
@@ -56,10 +57,40 @@ pub enum UserOutcome {
 /// Why a user request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailReason {
-    /// The system answered with an error (a downstream failure propagated up).
+    /// The system answered with a server error (a downstream failure propagated up).
     Error,
+    /// The answer was a client error (the request itself was wrong).
+    ClientError,
+    /// The system throttled it (HTTP 429).
+    Throttled,
     /// A protection rejected it.
     Rejected(RejectReason),
+}
+
+/// Why user requests failed, in CSV column order: `failed_error`, `failed_client_error`,
+/// `failed_throttled`, then `failed_<reason>` for each of [`REJECT_REASONS`].
+pub const FAIL_REASONS: usize = 3 + REJECT_REASONS.len();
+
+/// The column name of failure reason `i` (see [`FAIL_REASONS`]).
+pub fn fail_reason_name(i: usize) -> &'static str {
+    match i {
+        0 => "error",
+        1 => "client_error",
+        2 => "throttled",
+        i => REJECT_REASONS[i - 3].name(),
+    }
+}
+
+impl FailReason {
+    /// Its index among [`FAIL_REASONS`].
+    pub fn index(self) -> usize {
+        match self {
+            FailReason::Error => 0,
+            FailReason::ClientError => 1,
+            FailReason::Throttled => 2,
+            FailReason::Rejected(r) => 3 + reason_index(r),
+        }
+    }
 }
 
 /// Per-bucket counts of user outcomes.
@@ -142,8 +173,8 @@ pub struct WorkloadMetrics {
     pub value: f64,
     /// Totals over the run.
     pub totals: UserCounts,
-    /// Failed requests by reason: index 0 = error answers, 1.. = [`REJECT_REASONS`].
-    pub failed_by: [u64; 8],
+    /// Failed requests by reason ([`FailReason::index`]).
+    pub failed_by: [u64; FAIL_REASONS],
     /// Requests still unanswered when the run ended.
     pub unresolved: u64,
     /// Intents of this workload captured for later and then dead-lettered.
@@ -168,7 +199,7 @@ impl WorkloadMetrics {
             name,
             value,
             totals: UserCounts::default(),
-            failed_by: [0; 8],
+            failed_by: [0; FAIL_REASONS],
             unresolved: 0,
             dead_lettered: 0,
             buckets: vec![UserCounts::default(); buckets],
@@ -256,7 +287,7 @@ pub struct ServiceBucket {
     pub completions: u64,
     /// Rejections by [`REJECT_REASONS`]: at the front door (queue, rate limit, shedding,
     /// deadline) and by this service's own clients (breaker, bulkhead).
-    pub rejected: [u64; 7],
+    pub rejected: [u64; 8],
     /// Server errors returned by a fault (error rate or refuse).
     pub fault_errors: u64,
     /// Requests swallowed by a hang fault.
@@ -271,7 +302,30 @@ pub struct ServiceBucket {
     pub busy_area: f64,
     /// Request-seconds queued (÷ bucket seconds = average queue length).
     pub queue_area: f64,
+    /// Instance-seconds in the endpoints (÷ bucket seconds = average ready instances).
+    pub ready_area: f64,
+    /// Replica-seconds asked for (÷ bucket seconds = average replica count).
+    pub replicas_area: f64,
+    /// Instances restarted by their liveness probe.
+    pub restarts: u64,
+    /// Requests cancelled because their caller stopped waiting (queued or running).
+    pub cancelled: u64,
 }
+
+/// Arrivals, busy workers and queue length of one instance, per bucket (small fleets
+/// only).
+#[derive(Clone, Debug, Default)]
+pub struct InstanceSeries {
+    /// Requests that reached the instance (probes and health checks included).
+    pub arrivals: Vec<u64>,
+    /// Worker-seconds busy.
+    pub busy_area: Vec<f64>,
+    /// Request-seconds queued.
+    pub queue_area: Vec<f64>,
+}
+
+/// Fleets with at most this many instances get per-instance series.
+pub const MAX_INSTANCE_SERIES: u32 = 20;
 
 /// A service's metrics.
 #[derive(Clone, Debug)]
@@ -284,6 +338,29 @@ pub struct ServiceMetrics {
     pub buckets: Vec<ServiceBucket>,
     /// Worker-seconds spent on requests after their caller had given up.
     pub wasted_seconds: f64,
+    /// Whether the service runs as a fleet (instances, probes, autoscaling): its fleet
+    /// series are written.
+    pub fleet: bool,
+    /// Per-instance series, by slot (empty unless a fleet of at most
+    /// [`MAX_INSTANCE_SERIES`] instances).
+    pub instances: Vec<InstanceSeries>,
+}
+
+impl ServiceMetrics {
+    /// Marks a fleet and prepares per-instance series for small ones.
+    pub fn setup_fleet(&mut self, fleet: bool, max_instances: u32) {
+        self.fleet = fleet;
+        if fleet && max_instances <= MAX_INSTANCE_SERIES {
+            let n = self.buckets.len();
+            self.instances = (0..max_instances)
+                .map(|_| InstanceSeries {
+                    arrivals: vec![0; n],
+                    busy_area: vec![0.0; n],
+                    queue_area: vec![0.0; n],
+                })
+                .collect();
+        }
+    }
 }
 
 /// A client edge's per-bucket series.
@@ -307,6 +384,28 @@ pub struct ClientBucket {
     pub open_seconds: f64,
     /// Seconds the breaker spent half-open in this bucket.
     pub half_open_seconds: f64,
+    /// Breaker-seconds in this bucket: with one breaker per caller instance or per callee
+    /// instance, open ÷ this is the share of the edge's breakers that were open.
+    pub breaker_seconds: f64,
+    /// Instance-seconds healthy from this edge's view (in the endpoints, passing health
+    /// checks, not ejected).
+    pub healthy_area: f64,
+    /// Instance-seconds ejected by outlier detection.
+    pub ejected_area: f64,
+    /// Ejections enforced.
+    pub ejections: u64,
+}
+
+/// What a client metric entry stands for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A client edge of the model.
+    #[default]
+    Edge,
+    /// A workload's users.
+    Users,
+    /// A prober (health checks, kubelet probes): not written out.
+    Probe,
 }
 
 /// A client edge's metrics.
@@ -330,9 +429,39 @@ pub struct ClientMetrics {
     pub dead_lettered: u64,
     /// Captured intents neither delivered nor dead-lettered when the run ended.
     pub outbox_pending: u64,
+    /// Edge, users or prober.
+    pub kind: ClientKind,
+    /// Whether the edge leads to a fleet or checks its callee: its fleet series are written.
+    pub fleet: bool,
+    /// Breakers feeding this entry now, and since when that count holds.
+    alive: u32,
+    alive_since: SimTime,
 }
 
 impl ClientMetrics {
+    fn new(name: String, n_buckets: usize) -> Self {
+        let kind = if name.starts_with("users:") {
+            ClientKind::Users
+        } else {
+            ClientKind::Edge
+        };
+        ClientMetrics {
+            name,
+            buckets: vec![ClientBucket::default(); n_buckets],
+            has_breaker: false,
+            transitions: 0,
+            fallbacks: 0,
+            captured: 0,
+            delivered: 0,
+            dead_lettered: 0,
+            outbox_pending: 0,
+            kind,
+            fleet: false,
+            alive: 0,
+            alive_since: SimTime::ZERO,
+        }
+    }
+
     /// Totals over the run.
     pub fn totals(&self) -> ClientBucket {
         let mut t = ClientBucket::default();
@@ -346,8 +475,23 @@ impl ClientMetrics {
             t.budget_exhausted += b.budget_exhausted;
             t.open_seconds += b.open_seconds;
             t.half_open_seconds += b.half_open_seconds;
+            t.breaker_seconds += b.breaker_seconds;
+            t.ejections += b.ejections;
         }
         t
+    }
+
+    /// Integrates the breaker count up to `now`.
+    fn touch_alive(&mut self, bucket: SimDuration, now: SimTime) {
+        if self.alive > 0 && now > self.alive_since {
+            let n = self.buckets.len();
+            let alive = self.alive as f64;
+            let buckets = &mut self.buckets;
+            for_each_span(bucket, n, self.alive_since, now, |i, secs| {
+                buckets[i].breaker_seconds += alive * secs;
+            });
+        }
+        self.alive_since = now;
     }
 
     /// Attempts ÷ calls (1.0 without retries; NaN without calls).
@@ -409,6 +553,10 @@ pub struct Metrics {
     pub services: Vec<ServiceMetrics>,
     /// Per client edge.
     pub clients: Vec<ClientMetrics>,
+    /// Σ replicas over services at the end of the run.
+    pub final_replicas: u64,
+    /// The largest Σ replicas over services during the run.
+    pub peak_replicas: u64,
 }
 
 impl Metrics {
@@ -434,23 +582,33 @@ impl Metrics {
                     workers,
                     buckets: vec![ServiceBucket::default(); n_buckets],
                     wasted_seconds: 0.0,
+                    fleet: false,
+                    instances: Vec::new(),
                 })
                 .collect(),
             clients: clients
                 .into_iter()
-                .map(|name| ClientMetrics {
-                    name,
-                    buckets: vec![ClientBucket::default(); n_buckets],
-                    has_breaker: false,
-                    transitions: 0,
-                    fallbacks: 0,
-                    captured: 0,
-                    delivered: 0,
-                    dead_lettered: 0,
-                    outbox_pending: 0,
-                })
+                .map(|name| ClientMetrics::new(name, n_buckets))
                 .collect(),
+            final_replicas: 0,
+            peak_replicas: 0,
         }
+    }
+
+    /// A prober's entry (its calls are counted like any client's, never written out).
+    pub fn add_probe_client(&mut self, name: String) -> u32 {
+        let mut c = ClientMetrics::new(name, self.n_buckets);
+        c.kind = ClientKind::Probe;
+        self.clients.push(c);
+        (self.clients.len() - 1) as u32
+    }
+
+    /// Client entry `c` gained a breaker at `now`.
+    pub fn on_breaker_created(&mut self, c: usize, now: SimTime) {
+        let bucket = self.bucket;
+        let cm = &mut self.clients[c];
+        cm.touch_alive(bucket, now);
+        cm.alive += 1;
     }
 
     /// The bucket holding instant `t`.
@@ -480,10 +638,8 @@ impl Metrics {
         let w = &mut self.workloads[workload];
         w.buckets[i].add(outcome);
         w.totals.add(outcome);
-        match outcome {
-            UserOutcome::Failed(FailReason::Error) => w.failed_by[0] += 1,
-            UserOutcome::Failed(FailReason::Rejected(r)) => w.failed_by[1 + reason_index(r)] += 1,
-            _ => {}
+        if let UserOutcome::Failed(why) = outcome {
+            w.failed_by[why.index()] += 1;
         }
         if matches!(
             outcome,
@@ -504,8 +660,12 @@ impl Metrics {
         }
     }
 
-    /// Closes the per-bucket latency of every workload (end of run).
-    pub fn finish(&mut self) {
+    /// Closes the per-bucket latency of every workload and the breaker counts (end of run).
+    pub fn finish(&mut self, end: SimTime) {
+        let bucket = self.bucket;
+        for c in &mut self.clients {
+            c.touch_alive(bucket, end);
+        }
         for w in &mut self.workloads {
             let last = w.current_bucket;
             w.roll_latency(last + 1);

@@ -4,13 +4,20 @@
 //! Entry point: [`World::run`] with a validated [`crate::model::Model`] and a
 //! [`RunConfig`]; it returns a [`RunReport`] of plain data.
 
+mod build;
 mod client;
+mod config;
+mod fleet;
 pub mod metrics;
+mod probes;
 pub mod report;
 mod service;
 pub mod slab;
+mod state;
 mod users;
 mod world;
 
+pub use config::RunConfig;
 pub use report::{Divergence, DivergenceCause, RunReport, RunSummary};
-pub use world::{Ev, Quality, RunConfig, World, drain_time};
+pub use state::{Ev, Quality};
+pub use world::{World, drain_time};

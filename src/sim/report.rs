@@ -16,8 +16,8 @@
 
 use crate::engine::RunStats;
 use crate::model::graph::Model;
-use crate::sim::metrics::{Metrics, Outage};
-use crate::sim::world::RunConfig;
+use crate::sim::config::RunConfig;
+use crate::sim::metrics::{ClientKind, Metrics, Outage};
 use crate::time::{SimDuration, SimTime};
 
 /// One number per metric for a whole run (a row of `runs.csv`).
@@ -82,6 +82,15 @@ pub struct RunSummary {
     pub wasted_s: f64,
     /// Circuit-breaker state changes, all clients.
     pub breaker_transitions: u64,
+    /// Instances restarted by their liveness probe, all services.
+    pub restarts: u64,
+    /// Outlier ejections enforced, all edges.
+    pub ejections: u64,
+    /// The largest number of replicas asked for at once, summed over services (equal to
+    /// the instances written in the model when nothing autoscales).
+    pub peak_replicas: u64,
+    /// Replicas asked for at the end of the run, summed over services.
+    pub final_replicas: u64,
     /// Events handled.
     pub events: u64,
 }
@@ -219,7 +228,7 @@ impl RunReport {
             metrics
                 .clients
                 .iter()
-                .filter(|c| !c.name.starts_with("users:"))
+                .filter(|c| c.kind == ClientKind::Edge)
                 .map(|c| c.totals().attempts as f64 / t.offered as f64)
                 .fold(f64::NAN, f64::max)
         };
@@ -231,6 +240,13 @@ impl RunReport {
             .sum();
         let wasted_s = metrics.services.iter().map(|s| s.wasted_seconds).sum();
         let breaker_transitions = metrics.clients.iter().map(|c| c.transitions).sum();
+        let restarts = metrics
+            .services
+            .iter()
+            .flat_map(|s| &s.buckets)
+            .map(|b| b.restarts)
+            .sum();
+        let ejections = metrics.clients.iter().map(|c| c.totals().ejections).sum();
         let outbox_pending = metrics.clients.iter().map(|c| c.outbox_pending).sum();
         let summary = RunSummary {
             offered: t.offered,
@@ -263,6 +279,10 @@ impl RunReport {
             wasted,
             wasted_s,
             breaker_transitions,
+            restarts,
+            ejections,
+            peak_replicas: metrics.peak_replicas,
+            final_replicas: metrics.final_replicas,
             events: stats.events,
         };
         RunReport {

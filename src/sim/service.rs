@@ -1,35 +1,36 @@
-//! Services: the front door (faults, rate limit, shedding, queue), workers, and the
-//! execution of an endpoint's steps.
+//! Services: the front door of each instance (faults, rate limit, shedding, queue), its
+//! workers, and the execution of an endpoint's steps.
 //!
-//! A request takes a worker when it starts and gives it back only when it answers, so
-//! the time it spends waiting on downstream calls, timeouts and back-off sleeps is time
-//! the worker cannot serve anybody else: slowness downstream becomes thread exhaustion
-//! here, which is how failures cascade upwards.
+//! A request takes a worker of its instance when it starts and gives it back only when
+//! it answers, so the time it spends waiting on downstream calls, timeouts and back-off
+//! sleeps is time the worker cannot serve anybody else: slowness downstream becomes
+//! thread exhaustion here, which is how failures cascade upwards.
 //!
 //! Overload hurts: a long queue means late service, a full queue rejects at once, and a
-//! work step may grow with the number of requests in progress (`per_inflight`).
+//! work step may grow with the number of requests in progress at the instance
+//! (`per_inflight`). A container that is not running refuses connections.
 
 use crate::engine::Scheduler;
-use crate::model::graph::Step;
+use crate::model::graph::{Signal, Step};
 use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
 use crate::sim::slab::Handle;
-use crate::sim::world::{Ev, Parent, Quality, World};
+use crate::sim::state::{Ev, Life, NONE, Parent, Quality};
+use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
 
 use rand::Rng;
 
 impl World<'_> {
-    /// Workers usable now (fewer during a capacity-loss fault).
-    fn capacity(&self, svc: u32, now: SimTime) -> u32 {
+    /// Workers of one instance usable now (fewer during a capacity-loss fault).
+    fn capacity(&self, svc: u32, slot: u32, now: SimTime) -> u32 {
         let s = &self.services[svc as usize];
-        let mut cap = s.workers;
+        let mut cap = s.instances[slot as usize].workers;
         for &f in &s.faults {
             let f = &self.model.faults[f as usize];
             if let Some(w) = f.workers
-                && f.start <= now
-                && now < f.end
+                && f.hits(slot, now)
             {
                 cap = cap.min(w);
             }
@@ -37,22 +38,33 @@ impl World<'_> {
         cap
     }
 
-    /// A request reaches its service.
+    /// A request reaches its instance.
     pub(crate) fn admit(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
         let now = sched.now();
         let Some(req) = self.requests.get(h).copied() else {
             return;
         };
-        let svc = req.service;
+        let (svc, slot) = (req.service, req.instance);
         let b = self.metrics.index(now);
+        let signals = self.model.services[svc as usize].signals;
         if !req.rate_passed {
-            self.metrics.services[svc as usize].buckets[b].arrivals += 1;
+            let sm = &mut self.metrics.services[svc as usize];
+            sm.buckets[b].arrivals += 1;
+            if let Some(series) = sm.instances.get_mut(slot as usize) {
+                series.arrivals[b] += 1;
+            }
+            let life = self.services[svc as usize].instances[slot as usize].life;
+            if matches!(life, Life::Starting | Life::Gone) {
+                // Its container is not running: connection refused.
+                self.respond(sched, h, Outcome::ServerError, Quality::Full);
+                return;
+            }
             // Faults at the front door.
             let mut refuse = false;
             let mut hang = false;
             for &f in &self.services[svc as usize].faults {
                 let f = &self.model.faults[f as usize];
-                if f.start <= now && now < f.end && f.endpoint.is_none_or(|e| e == req.endpoint) {
+                if f.hits(slot, now) && f.endpoint.is_none_or(|e| e == req.endpoint) {
                     refuse |= f.refuse;
                     hang |= f.hang;
                 }
@@ -67,7 +79,8 @@ impl World<'_> {
                 self.respond(sched, h, Outcome::ServerError, Quality::Full);
                 return;
             }
-            if let Some(rl) = &mut self.services[svc as usize].rate_limit {
+            let inst = &mut self.services[svc as usize].instances[slot as usize];
+            if let Some(rl) = &mut inst.rate_limit {
                 match rl.try_acquire(now, 1) {
                     RateDecision::Now => {}
                     RateDecision::At(t) => {
@@ -76,73 +89,93 @@ impl World<'_> {
                         return;
                     }
                     RateDecision::Rejected => {
-                        self.reject(sched, h, RejectReason::RateLimited);
+                        self.reject(sched, h, RejectReason::RateLimited, signals.rate_limit);
                         return;
                     }
                 }
             }
         }
-        let cap = self.capacity(svc, now);
-        let s = &self.services[svc as usize];
-        if let Some(shed) = &s.shed
-            && !shed.admit_in_flight(req.class as usize, s.busy + s.queue.len() as u32, cap)
+        let cap = self.capacity(svc, slot, now);
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if let Some(shed) = &inst.shed
+            && !shed.admit_in_flight(req.class as usize, inst.busy + inst.queued() as u32, cap)
         {
-            self.reject(sched, h, RejectReason::Shed);
+            self.reject(sched, h, RejectReason::Shed, signals.shed);
             return;
         }
-        if let Some(limiter) = &mut self.services[svc as usize].limiter {
+        let inst = &mut self.services[svc as usize].instances[slot as usize];
+        if let Some(limiter) = &mut inst.limiter {
             match limiter.try_acquire(now) {
                 Some(p) => self.requests.get_mut(h).unwrap().permit = Some(p),
                 None => {
-                    self.reject(sched, h, RejectReason::Shed);
+                    self.reject(sched, h, RejectReason::Shed, signals.concurrency);
                     return;
                 }
             }
         }
-        let s = &self.services[svc as usize];
-        if s.busy < cap && s.queue.is_empty() {
+        let capacity = self.model.services[svc as usize].queue_capacity;
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if inst.busy < cap && inst.queued() == 0 {
             self.start_request(sched, h);
-        } else if s.capacity.is_some_and(|c| s.queue.len() >= c as usize) {
-            self.reject(sched, h, RejectReason::QueueFull);
+        } else if capacity.is_some_and(|c| inst.queued() >= c as usize) {
+            self.reject(sched, h, RejectReason::QueueFull, signals.queue);
         } else {
-            self.touch_service(svc, now);
-            self.services[svc as usize].queue.push_back(h);
+            self.touch_instance(svc, slot, now);
+            self.requests.get_mut(h).unwrap().queued = true;
+            self.services[svc as usize].instances[slot as usize]
+                .queue
+                .push_back(h);
         }
     }
 
-    fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason) {
+    /// The front door refuses request `h` for `why`, answering as `signal` says: 503
+    /// (the reason travels with it) or 429 (throttled), with its Retry-After hint.
+    fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason, signal: Signal) {
         let now = sched.now();
         let svc = self.requests.get(h).unwrap().service;
         let b = self.metrics.index(now);
         self.metrics.services[svc as usize].buckets[b].rejected[reason_index(why)] += 1;
-        self.respond(sched, h, Outcome::Rejected(why), Quality::Full);
+        let outcome = if signal.throttled {
+            Outcome::Throttled
+        } else {
+            Outcome::Rejected(why)
+        };
+        self.respond_hinted(sched, h, outcome, Quality::Full, signal.retry_after);
     }
 
-    /// Starts queued requests while workers are free.
-    pub(crate) fn start_queued(&mut self, sched: &mut Scheduler<Ev>, svc: u32) {
+    /// Starts queued requests of one instance while its workers are free.
+    pub(crate) fn start_queued(&mut self, sched: &mut Scheduler<Ev>, svc: u32, slot: u32) {
         let now = sched.now();
+        let lifo =
+            self.model.services[svc as usize].discipline == crate::model::spec::Discipline::Lifo;
+        let timeout = self.model.services[svc as usize].queue_timeout;
+        let signals = self.model.services[svc as usize].signals;
         loop {
-            let cap = self.capacity(svc, now);
-            let s = &self.services[svc as usize];
-            if s.busy >= cap || s.queue.is_empty() {
+            let cap = self.capacity(svc, slot, now);
+            let inst = &self.services[svc as usize].instances[slot as usize];
+            if inst.busy >= cap || inst.queued() == 0 {
                 return;
             }
-            self.touch_service(svc, now);
-            let s = &mut self.services[svc as usize];
-            let h = if s.lifo {
-                s.queue.pop_back()
+            self.touch_instance(svc, slot, now);
+            let inst = &mut self.services[svc as usize].instances[slot as usize];
+            let h = if lifo {
+                inst.queue.pop_back()
             } else {
-                s.queue.pop_front()
+                inst.queue.pop_front()
             }
             .unwrap();
-            let timeout = s.queue_timeout;
-            let req = *self.requests.get(h).unwrap();
+            let Some(req) = self.requests.get_mut(h) else {
+                inst.dead -= 1; // cancelled while it waited
+                continue;
+            };
+            req.queued = false;
+            let req = *req;
             if timeout.is_some_and(|t| now - req.arrived > t) {
-                self.reject(sched, h, RejectReason::QueueTimeout);
+                self.reject(sched, h, RejectReason::QueueTimeout, signals.queue);
                 continue;
             }
             if now >= req.deadline {
-                self.reject(sched, h, RejectReason::DeadlineExceeded);
+                self.reject(sched, h, RejectReason::DeadlineExceeded, Signal::default());
                 continue;
             }
             self.start_request(sched, h);
@@ -152,27 +185,26 @@ impl World<'_> {
     fn start_request(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
         let now = sched.now();
         let req = self.requests.get_mut(h).unwrap();
-        let svc = req.service;
+        let (svc, slot) = (req.service, req.instance);
         let endpoint = req.endpoint;
         req.started = Some(now);
-        self.touch_service(svc, now);
-        self.services[svc as usize].busy += 1;
-        // Injected errors fail at once (a fast 5xx).
-        let mut error_rate: f64 = 0.0;
+        self.touch_instance(svc, slot, now);
+        self.services[svc as usize].instances[slot as usize].busy += 1;
+        // Injected errors fail at once (a fast 5xx, 4xx or 429: the strongest fault's).
+        let (mut error_rate, mut error) = (0.0f64, Outcome::ServerError);
         for &f in &self.services[svc as usize].faults {
             let f = &self.model.faults[f as usize];
-            if f.error_rate > 0.0
-                && f.start <= now
-                && now < f.end
+            if f.error_rate > error_rate
+                && f.hits(slot, now)
                 && f.endpoint.is_none_or(|e| e == endpoint)
             {
-                error_rate = error_rate.max(f.error_rate);
+                (error_rate, error) = (f.error_rate, f.error);
             }
         }
         if error_rate > 0.0 && self.fault_rng.random::<f64>() < error_rate {
             let b = self.metrics.index(now);
             self.metrics.services[svc as usize].buckets[b].fault_errors += 1;
-            self.complete(sched, h, Outcome::ServerError, Quality::Full);
+            self.complete(sched, h, error, Quality::Full);
             return;
         }
         self.run_step(sched, h);
@@ -195,8 +227,7 @@ impl World<'_> {
                 let mut multiplier = 1.0;
                 for &f in &self.services[svc].faults {
                     let f = &model.faults[f as usize];
-                    if f.start <= now && now < f.end && f.endpoint.is_none_or(|e| e == req.endpoint)
-                    {
+                    if f.hits(req.instance, now) && f.endpoint.is_none_or(|e| e == req.endpoint) {
                         if let Some(d) = &f.latency {
                             replaced = Some(d);
                         }
@@ -206,28 +237,36 @@ impl World<'_> {
                     }
                 }
                 let s = &mut self.services[svc];
+                let inst = &s.instances[req.instance as usize];
+                if now < inst.warm_until
+                    && let Some(w) = model.services[svc].warmup
+                {
+                    multiplier *= w.multiplier;
+                }
+                let busy = inst.busy as u64;
                 let base = replaced.unwrap_or(dist).sample(&mut s.rng);
                 let base = if multiplier == 1.0 {
                     base
                 } else {
                     base.mul_f64(multiplier)
                 };
-                let load =
-                    SimDuration::from_nanos(per_inflight.as_nanos().saturating_mul(s.busy as u64));
+                let load = SimDuration::from_nanos(per_inflight.as_nanos().saturating_mul(busy));
                 sched.schedule_in(base + load, Ev::WorkDone(h));
             }
             Step::Calls(calls) => {
                 self.requests.get_mut(h).unwrap().pending = calls.len() as u16;
                 for &c in calls {
+                    let client = self.client_of(req.service, req.instance, c.client);
                     self.start_call(
                         sched,
                         Parent::Request(h),
-                        c.client,
+                        client,
                         c.target,
                         c.critical,
                         req.deadline,
                         req.workload,
                         req.class,
+                        NONE,
                     );
                 }
             }
@@ -270,9 +309,11 @@ impl World<'_> {
             let sb = &mut self.metrics.services[svc].buckets[b];
             match cause {
                 Outcome::Timeout => sb.failed_timeout += 1,
-                Outcome::Rejected(r @ (RejectReason::CircuitOpen | RejectReason::BulkheadFull)) => {
-                    sb.rejected[reason_index(r)] += 1
-                }
+                Outcome::Rejected(
+                    r @ (RejectReason::CircuitOpen
+                    | RejectReason::BulkheadFull
+                    | RejectReason::NoHealthyUpstream),
+                ) => sb.rejected[reason_index(r)] += 1,
                 _ => sb.failed_downstream += 1,
             }
             self.complete(sched, h, Outcome::ServerError, Quality::Full);
@@ -292,9 +333,9 @@ impl World<'_> {
     ) {
         let now = sched.now();
         let req = *self.requests.get(h).unwrap();
-        let svc = req.service;
-        self.touch_service(svc, now);
-        self.services[svc as usize].busy -= 1;
+        let (svc, slot) = (req.service, req.instance);
+        self.touch_instance(svc, slot, now);
+        self.services[svc as usize].instances[slot as usize].busy -= 1;
         let b = self.metrics.index(now);
         self.metrics.services[svc as usize].buckets[b].completions += 1;
         if req.abandoned_at < now {
@@ -306,29 +347,89 @@ impl World<'_> {
                 (now - req.abandoned_at.max(req.started.unwrap_or(now))).as_secs_f64();
         }
         self.respond(sched, h, outcome, quality);
-        self.start_queued(sched, svc);
+        self.start_queued(sched, svc, slot);
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if inst.life == Life::Terminating && inst.busy == 0 && inst.queued() == 0 {
+            self.instance_gone(sched, svc, slot);
+        }
+    }
+
+    /// The caller stopped waiting and cancels request `h` (gRPC deadline, Go context):
+    /// waiting, it leaves its queue; running, it stops at once and frees its worker, and
+    /// the calls it was waiting on are ended too (cancelled downstream where their edges
+    /// cancel). It answers nobody.
+    pub(crate) fn cancel_request(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let now = sched.now();
+        let Some(req) = self.requests.get(h).copied() else {
+            return;
+        };
+        let (svc, slot) = (req.service, req.instance);
+        let b = self.metrics.index(now);
+        self.metrics.services[svc as usize].buckets[b].cancelled += 1;
+        if req.queued {
+            self.touch_instance(svc, slot, now);
+            self.services[svc as usize].instances[slot as usize].dead += 1;
+        }
+        if let Some(p) = req.permit {
+            let inst = &mut self.services[svc as usize].instances[slot as usize];
+            if let Some(limiter) = inst.limiter.as_mut() {
+                limiter.on_dropped(now, p, &mut inst.limiter_rng);
+            }
+        }
+        let Some(started) = req.started else {
+            self.requests.remove(h);
+            return;
+        };
+        if req.abandoned_at < now {
+            self.metrics.services[svc as usize].wasted_seconds +=
+                (now - req.abandoned_at.max(started)).as_secs_f64();
+        }
+        while let Some(c) = self.requests.get(h).and_then(|r| r.children) {
+            self.abort_call(sched, c);
+        }
+        self.touch_instance(svc, slot, now);
+        self.services[svc as usize].instances[slot as usize].busy -= 1;
+        self.requests.remove(h);
+        self.start_queued(sched, svc, slot);
+        let inst = &self.services[svc as usize].instances[slot as usize];
+        if inst.life == Life::Terminating && inst.busy == 0 && inst.queued() == 0 {
+            self.instance_gone(sched, svc, slot);
+        }
     }
 
     /// Sends the answer back over the network and forgets the request.
-    fn respond(
+    pub(crate) fn respond(
         &mut self,
         sched: &mut Scheduler<Ev>,
         h: Handle,
         outcome: Outcome,
         quality: Quality,
     ) {
+        self.respond_hinted(sched, h, outcome, quality, None);
+    }
+
+    /// [`Self::respond`] with a Retry-After hint.
+    pub(crate) fn respond_hinted(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        outcome: Outcome,
+        quality: Quality,
+        hint: Option<SimDuration>,
+    ) {
         let req = self.requests.remove(h).unwrap();
         if let Some(p) = req.permit {
             // The concurrency limit learns from every request it admitted: an answer is an
             // RTT sample, a drop by the queue or the deadline is a load signal, an injected
             // instant error says nothing about load.
-            let s = &mut self.services[req.service as usize];
-            let limiter = s.limiter.as_mut().expect("a permit comes from the limiter");
+            let inst = &mut self.services[req.service as usize].instances[req.instance as usize];
             let now = sched.now();
-            match outcome {
-                Outcome::Rejected(_) => limiter.on_dropped(now, p, &mut s.limiter_rng),
-                Outcome::ServerError if req.started == Some(now) => limiter.on_ignore(p),
-                _ => limiter.on_success(now, p, &mut s.limiter_rng),
+            if let Some(limiter) = inst.limiter.as_mut() {
+                match outcome {
+                    Outcome::Rejected(_) => limiter.on_dropped(now, p, &mut inst.limiter_rng),
+                    Outcome::ServerError if req.started == Some(now) => limiter.on_ignore(p),
+                    _ => limiter.on_success(now, p, &mut inst.limiter_rng),
+                }
             }
         }
         let client = &mut self.clients[req.client as usize];
@@ -343,6 +444,9 @@ impl World<'_> {
                 attempt: req.attempt,
                 outcome,
                 quality,
+                hint_ms: hint.map_or(0, |d| {
+                    (d.as_nanos() / 1_000_000).clamp(1, u32::MAX as u64) as u32
+                }),
             },
         );
     }

@@ -13,7 +13,8 @@ use crate::engine::Scheduler;
 use crate::model::graph::Arrivals;
 use crate::policy::Outcome;
 use crate::sim::metrics::{FailReason, UserOutcome};
-use crate::sim::world::{Ev, Parent, Quality, World};
+use crate::sim::state::{Ev, NONE, Parent, Quality};
+use crate::sim::world::World;
 use crate::time::{SimDuration, SimTime};
 
 /// Closed-population index of open-loop users.
@@ -80,6 +81,7 @@ impl World<'_> {
             SimTime::MAX,
             w as u8,
             wl.priority,
+            NONE,
         );
     }
 
@@ -103,7 +105,9 @@ impl World<'_> {
             },
             Outcome::Timeout => UserOutcome::Abandoned,
             Outcome::Rejected(r) => UserOutcome::Failed(FailReason::Rejected(r)),
-            Outcome::ServerError | Outcome::ClientError => UserOutcome::Failed(FailReason::Error),
+            Outcome::ServerError => UserOutcome::Failed(FailReason::Error),
+            Outcome::ClientError => UserOutcome::Failed(FailReason::ClientError),
+            Outcome::Throttled => UserOutcome::Failed(FailReason::Throttled),
         };
         self.metrics.on_user_outcome(w as usize, sent, now, o);
         if c != OPEN && now < self.horizon {

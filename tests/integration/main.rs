@@ -2,8 +2,10 @@
 
 mod cli;
 mod engine;
+mod fleets;
 mod fuzz;
 mod guard;
+mod lifecycle;
 mod mechanisms;
 mod outputs;
 mod resume;

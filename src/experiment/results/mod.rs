@@ -21,7 +21,7 @@ use crate::sim::RunReport;
 
 /// The per-run metrics written to `runs.csv`, in column order (defined in
 /// `output/README.md`).
-pub const RUN_METRICS: [&str; 27] = [
+pub const RUN_METRICS: [&str; 31] = [
     "outage_s",
     "sustained_outage_s",
     "recovery_s",
@@ -48,6 +48,10 @@ pub const RUN_METRICS: [&str; 27] = [
     "wasted",
     "wasted_s",
     "breaker_transitions",
+    "restarts",
+    "ejections",
+    "peak_replicas",
+    "final_replicas",
     "events",
 ];
 
@@ -93,6 +97,10 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.wasted as f64,
         s.wasted_s,
         s.breaker_transitions as f64,
+        s.restarts as f64,
+        s.ejections as f64,
+        s.peak_replicas as f64,
+        s.final_replicas as f64,
         s.events as f64,
     ]
 }

@@ -9,6 +9,7 @@
 use crate::experiment::results::acc::Acc;
 use crate::model::Model;
 use crate::sim::RunReport;
+use crate::sim::metrics::{ClientKind, MAX_INSTANCE_SERIES};
 
 /// What a series measures.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,11 +63,34 @@ pub fn edge_name(name: &str) -> String {
     name.replace('→', "->")
 }
 
+/// An instance's name in files: `web#3` (slot 3 of service `web`).
+pub fn instance_name(service: &str, slot: usize) -> String {
+    format!("{service}#{slot}")
+}
+
 /// The series a model's runs produce, at most (for the memory check before running).
 pub fn series_count(model: &Model) -> u64 {
     let w = model.workloads.len();
     let per_workload = if w > 1 { 2 * w } else { 0 };
-    (6 + per_workload + 3 * model.services.len() + 2 * model.clients.len()) as u64
+    let fleets: usize = model
+        .services
+        .iter()
+        .filter(|s| s.is_fleet())
+        .map(|s| {
+            let n = s.max_instances();
+            3 + if n <= MAX_INSTANCE_SERIES {
+                3 * n as usize
+            } else {
+                0
+            }
+        })
+        .sum();
+    let fleet_edges = model.clients.len() + model.workloads.len();
+    (6 + per_workload
+        + 3 * model.services.len()
+        + 2 * model.clients.len()
+        + fleets
+        + 2 * fleet_edges) as u64
 }
 
 /// Per-bucket series of one run (the first `run_buckets` buckets).
@@ -157,21 +181,71 @@ pub fn series(r: &RunReport) -> Series {
             SeriesKey::of("arrivals_per_s", &s.name),
             per_bucket(&|i| s.buckets[i].arrivals as f64 / width),
         ));
-    }
-    for c in m.clients.iter().filter(|c| !c.name.starts_with("users:")) {
-        let edge = edge_name(&c.name);
-        out.push((
-            SeriesKey::of("attempts_per_s", &edge),
-            per_bucket(&|i| c.buckets[i].attempts as f64 / width),
-        ));
-        if c.buckets
-            .iter()
-            .any(|b| b.open_seconds > 0.0 || b.half_open_seconds > 0.0)
-            || c.transitions > 0
-        {
+        if s.fleet {
             out.push((
-                SeriesKey::of("breaker_open", &edge),
-                per_bucket(&|i| c.buckets[i].open_seconds / width),
+                SeriesKey::of("replicas", &s.name),
+                per_bucket(&|i| s.buckets[i].replicas_area / width),
+            ));
+            out.push((
+                SeriesKey::of("ready", &s.name),
+                per_bucket(&|i| s.buckets[i].ready_area / width),
+            ));
+            out.push((
+                SeriesKey::of("restarts", &s.name),
+                per_bucket(&|i| s.buckets[i].restarts as f64),
+            ));
+            for (k, inst) in s.instances.iter().enumerate() {
+                let entity = instance_name(&s.name, k);
+                out.push((
+                    SeriesKey::of("arrivals_per_s", &entity),
+                    per_bucket(&|i| inst.arrivals[i] as f64 / width),
+                ));
+                out.push((
+                    SeriesKey::of("busy", &entity),
+                    per_bucket(&|i| inst.busy_area[i] / width),
+                ));
+                out.push((
+                    SeriesKey::of("queue", &entity),
+                    per_bucket(&|i| inst.queue_area[i] / width),
+                ));
+            }
+        }
+    }
+    for c in m.clients.iter().filter(|c| c.kind != ClientKind::Probe) {
+        let edge = edge_name(&c.name);
+        if c.kind == ClientKind::Edge {
+            out.push((
+                SeriesKey::of("attempts_per_s", &edge),
+                per_bucket(&|i| c.buckets[i].attempts as f64 / width),
+            ));
+            if c.buckets
+                .iter()
+                .any(|b| b.open_seconds > 0.0 || b.half_open_seconds > 0.0)
+                || c.transitions > 0
+            {
+                // The share of the edge's breakers that were open (one per caller
+                // instance, or per callee instance): open time ÷ breaker time.
+                out.push((
+                    SeriesKey::of("breaker_open", &edge),
+                    per_bucket(&|i| {
+                        let b = &c.buckets[i];
+                        if b.breaker_seconds > 0.0 {
+                            b.open_seconds / b.breaker_seconds
+                        } else {
+                            0.0
+                        }
+                    }),
+                ));
+            }
+        }
+        if c.fleet {
+            out.push((
+                SeriesKey::of("healthy", &edge),
+                per_bucket(&|i| c.buckets[i].healthy_area / width),
+            ));
+            out.push((
+                SeriesKey::of("ejected", &edge),
+                per_bucket(&|i| c.buckets[i].ejected_area / width),
             ));
         }
     }

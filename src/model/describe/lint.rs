@@ -112,10 +112,14 @@ fn has_timeout(model: &Model, c: &Client) -> bool {
         || model.deadline_propagation
 }
 
-/// The attempts one call through `c` can make at most in a sustained failure: its
-/// retry's attempts, or what its budget lets through.
+/// The attempts one call through `c` can make at most in a sustained failure (or, for a
+/// hedging edge, a sustained slowdown): its retry's or hedge's attempts, or what its
+/// budget lets through.
 fn attempts(c: &Client) -> f64 {
-    let max = c.retry.as_ref().map_or(1, |r| r.max_attempts()) as f64;
+    let retry = c.retry.as_ref().map(|r| r.max_attempts());
+    let max = retry
+        .or(c.hedge.as_ref().map(|h| h.max_attempts()))
+        .unwrap_or(1) as f64;
     let budgeted = match &c.budget {
         None => max,
         Some(RetryBudgetConfig::Finagle(b)) => 1.0 + b.percent_can_retry,
@@ -303,6 +307,19 @@ pub fn lint(model: &Model) -> Vec<String> {
             ));
         }
     }
+    for c in &model.clients {
+        if let Some(h) = &c.hedge
+            && h.delay().is_zero()
+        {
+            out.push(format!(
+                "{}.hedge.delay: 0 sends all {} attempts of every call at once: {}× the load on {} all the time; hedge after the callee's p95 latency instead (a few percent more load)",
+                client_key(model, c),
+                h.max_attempts(),
+                h.max_attempts(),
+                svc(c.callee)
+            ));
+        }
+    }
     for (i, w) in model.workloads.iter().enumerate() {
         if let Some(r) = &w.retry
             && r.max_attempts() > 1
@@ -342,11 +359,11 @@ pub fn lint(model: &Model) -> Vec<String> {
         }
         if let (Some(p), Some(b)) = (c.pool, &c.bulkhead) {
             let pool = &model.pools[p as usize];
-            if pool.config.max_concurrent < b.max_concurrent {
+            if pool.config.max_concurrent < b.max_concurrent() {
                 out.push(format!(
                     "{}: bulkhead ({}) is larger than its connection pool {:?} ({}): the pool, not the bulkhead, is the real limit",
                     client_key(model, c),
-                    b.max_concurrent,
+                    b.max_concurrent(),
                     pool.name,
                     pool.config.max_concurrent
                 ));
@@ -358,7 +375,7 @@ pub fn lint(model: &Model) -> Vec<String> {
             .clients
             .iter()
             .filter(|c| c.caller == s as u32)
-            .filter_map(|c| c.bulkhead.map(|b| b.max_concurrent))
+            .filter_map(|c| c.bulkhead.map(|b| b.max_concurrent()))
             .sum();
         if sum > service.workers {
             out.push(format!(
@@ -409,11 +426,12 @@ pub fn lint(model: &Model) -> Vec<String> {
                 "services.{}: peak load {:.0} req/s is above its capacity of {:.0} req/s (ρ = {}): its queue grows without bound at the peak, fault or not; add workers, or shed or rate-limit at its door",
                 service.name,
                 l.rate,
-                l.capacity,
+                l.capacity_max,
                 super::fmt_rho(l.rho)
             ));
         }
     }
+    out.extend(super::fleet_lint::lint(model));
     out
 }
 
@@ -515,10 +533,13 @@ steps = [{{ work = {{ constant = "10ms" }} }}]
             "{l:#?}"
         );
         for c in &mut m.clients {
-            c.bulkhead = Some(crate::policy::bulkhead::BulkheadConfig {
-                max_concurrent: 30,
-                ..Default::default()
-            });
+            c.bulkhead = Some(
+                crate::policy::bulkhead::BulkheadConfig {
+                    max_concurrent: 30,
+                    ..Default::default()
+                }
+                .into(),
+            );
         }
         assert!(!has(&lint(&m), "services.payment:", "shared"));
     }
@@ -566,5 +587,19 @@ steps = [{{ work = {{ constant = "10ms" }} }}]
             has(&l, "services.a.clients.b.timeout (9s)", "patience"),
             "{l:#?}"
         );
+    }
+
+    #[test]
+    fn hedging_at_once_is_flagged_and_after_a_delay_is_not() {
+        let l = lint(&two_tier("hedge = { max_attempts = 3 }", BOUNDED));
+        assert!(
+            has(&l, "services.a.clients.b.hedge.delay:", "3× the load"),
+            "{l:#?}"
+        );
+        let l = lint(&two_tier(
+            "hedge = { delay = \"50ms\", max_attempts = 3 }",
+            BOUNDED,
+        ));
+        assert!(!has(&l, "services.a.clients.b.hedge", ""), "{l:#?}");
     }
 }

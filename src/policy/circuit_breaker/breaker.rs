@@ -331,6 +331,7 @@ impl CircuitBreaker {
             Outcome::ServerError => self.settings.classes[1],
             Outcome::ClientError => self.settings.classes[2],
             Outcome::Rejected(_) => self.settings.classes[3],
+            Outcome::Throttled => self.settings.classes[4],
         };
         self.record(now, class, took);
     }

@@ -111,6 +111,7 @@ fn default_record() -> Vec<OutcomeKind> {
         OutcomeKind::Timeout,
         OutcomeKind::ServerError,
         OutcomeKind::Rejected,
+        OutcomeKind::Throttled,
     ]
 }
 
@@ -126,6 +127,8 @@ pub enum OutcomeKind {
     ClientError,
     /// Any [`Outcome::Rejected`](crate::policy::Outcome::Rejected).
     Rejected,
+    /// [`Outcome::Throttled`](crate::policy::Outcome::Throttled).
+    Throttled,
 }
 
 /// Where the `max_wait_half_open` timer sends a breaker that is still half-open.
@@ -403,7 +406,7 @@ pub(crate) struct Settings {
     pub after_max_wait: AfterMaxWait,
     pub automatic_transition: bool,
     /// Indexed by [`outcome_index`]: timeout, server error, client error, rejected.
-    pub classes: [Class; 4],
+    pub classes: [Class; 5],
 }
 
 fn err(field: &str, problem: impl Into<String>) -> ConfigError {
@@ -520,7 +523,7 @@ impl CircuitBreakerConfig {
             return Err(err("half_open_calls", too_many(half_open_calls)));
         }
 
-        let mut classes = [Class::Success; 4];
+        let mut classes = [Class::Success; 5];
         for k in &self.record {
             if *k == OutcomeKind::ClientError {
                 return Err(err(
@@ -720,6 +723,7 @@ const fn kind_index(k: OutcomeKind) -> usize {
         OutcomeKind::ServerError => 1,
         OutcomeKind::ClientError => 2,
         OutcomeKind::Rejected => 3,
+        OutcomeKind::Throttled => 4,
     }
 }
 
@@ -765,6 +769,7 @@ mod tests {
                     Class::Failure,
                     Class::Failure,
                     Class::Success,
+                    Class::Failure,
                     Class::Failure
                 ]
             );
@@ -843,6 +848,7 @@ mod tests {
                     Class::Ignored,
                     Class::Failure,
                     Class::Ignored,
+                    Class::Failure,
                     Class::Failure
                 ]
             );

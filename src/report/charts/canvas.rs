@@ -188,6 +188,8 @@ pub enum Swatch {
     Dot,
     /// A diverged replication's cross.
     Cross,
+    /// An event marker (a restart): a filled triangle.
+    Triangle(RGBColor),
 }
 
 /// One legend line.
@@ -281,6 +283,10 @@ pub fn draw_legend<DB: DrawingBackend>(
             Swatch::Cross => {
                 let c = ((x0 + x1) / 2, cy);
                 area.draw(&Cross::new(c, 7, DIVERGED.stroke_width(3)))?;
+            }
+            Swatch::Triangle(c) => {
+                let m = ((x0 + x1) / 2, cy);
+                area.draw(&TriangleMarker::new(m, 8, c.filled()))?;
             }
         }
         area.draw_text(&e.label, &style, (x1 + PAD, cy))?;

@@ -50,6 +50,8 @@ struct Panel {
     y_desc: String,
     scale: Scale,
     lines: Vec<Line>,
+    /// Events to mark (restarts): `(x, label, colour)`, drawn as triangles at the top.
+    marks: Vec<(f64, String, RGBColor)>,
 }
 
 /// The multi-panel figure of one cell.
@@ -174,6 +176,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
                 y_desc: "p99 latency (ms, log scale)".into(),
                 scale: Scale::Log(lo, hi),
                 lines: latency,
+                marks: Vec::new(),
             },
             None => {
                 let (lo, hi) = axes::y_range(values(), true, 0.08);
@@ -182,13 +185,18 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
                     y_desc: "p99 latency (ms)".into(),
                     scale: Scale::Linear(lo, hi),
                     lines: latency,
+                    marks: Vec::new(),
                 }
             }
         };
         panels.push(panel);
     }
 
-    let services = names_with_prefix(cell, &m.services, "busy:", "queue:");
+    // Service totals here; a fleet's instances (`web#3`) get their own panel below.
+    let services: Vec<String> = names_with_prefix(cell, &m.services, "busy:", "queue:")
+        .into_iter()
+        .filter(|s| !s.contains('#'))
+        .collect();
     let per_service = |prefix: &str| -> Vec<Line> {
         services
             .iter()
@@ -236,7 +244,93 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             y_desc: "open (% of time)".into(),
             scale: Scale::Linear(0.0, 105.0),
             lines: breakers,
+            marks: Vec::new(),
         });
+    }
+
+    // Fleets: instances ready and asked for per service, healthy and ejected per edge
+    // (the balancer's view), restarts marked; then each small fleet's instances.
+    let fleets = names_with_prefix(cell, &m.services, "ready:", "ready:");
+    let mut fleet_lines = Vec::new();
+    let mut marks = Vec::new();
+    for (i, svc) in fleets.iter().enumerate() {
+        let ready = line(
+            &format!("ready:{svc}"),
+            &format!("{svc}: ready"),
+            colour(i),
+            false,
+            1.0,
+        );
+        let replicas = line(
+            &format!("replicas:{svc}"),
+            &format!("{svc}: replicas asked for"),
+            colour(i),
+            true,
+            1.0,
+        );
+        let differs = match (&ready, &replicas) {
+            (Some(a), Some(b)) => a.points.iter().zip(&b.points).any(|(x, y)| x.1 != y.1),
+            _ => false,
+        };
+        fleet_lines.extend(ready);
+        if differs {
+            fleet_lines.extend(replicas);
+        }
+        if let Some(restarts) = cell.get(&format!("restarts:{svc}")) {
+            for s in restarts.iter().filter(|s| s.mean > 0.0) {
+                marks.push((to_x(s.t_s), format!("{svc}: restart"), colour(i)));
+            }
+        }
+    }
+    let checked = names_with_prefix(cell, &m.clients, "healthy:", "healthy:");
+    for (j, edge) in checked.iter().enumerate() {
+        let k = fleets.len() + 2 * j;
+        fleet_lines.extend(line(
+            &format!("healthy:{edge}"),
+            &format!("{edge}: healthy"),
+            colour(k),
+            false,
+            1.0,
+        ));
+        fleet_lines.extend(
+            line(
+                &format!("ejected:{edge}"),
+                &format!("{edge}: ejected"),
+                colour(k + 1),
+                false,
+                1.0,
+            )
+            .filter(|l| l.points.iter().any(|p| p.1 > 0.0)),
+        );
+    }
+    let (fleet_lines, note) = top(fleet_lines);
+    if let Some(mut p) = linear_panel(
+        format!("(g) Instances: ready per service, healthy per balancer{note}"),
+        "instances (mean)".into(),
+        fleet_lines,
+    ) {
+        p.marks = marks;
+        panels.push(p);
+    }
+    for svc in &fleets {
+        let prefix = format!("busy:{svc}#");
+        let mut instances: Vec<(usize, String)> = cell
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).and_then(|n| n.parse().ok()))
+            .map(|n: usize| (n, format!("{svc}#{n}")))
+            .collect();
+        instances.sort();
+        let lines: Vec<Line> = instances
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, name))| line(&format!("busy:{name}"), name, colour(i), false, 1.0))
+            .collect();
+        let (lines, note) = top(lines);
+        panels.extend(linear_panel(
+            format!("(h) Busy workers per instance of {svc}{note}"),
+            "busy workers (mean)".into(),
+            lines,
+        ));
     }
     if panels.is_empty() {
         return None;
@@ -303,6 +397,7 @@ fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Pan
         y_desc,
         scale: Scale::Linear(lo, hi),
         lines,
+        marks: Vec::new(),
     })
 }
 
@@ -378,6 +473,15 @@ impl TimeSeriesFigure {
                 LegendEntry::new(&l.label, swatch)
             })
             .collect();
+        let mut marked: Vec<(&str, RGBColor)> = Vec::new();
+        for (_, label, c) in &panel.marks {
+            if !marked.iter().any(|(l, _)| l == label) {
+                marked.push((label, *c));
+            }
+        }
+        for (label, c) in marked {
+            entries.push(LegendEntry::new(label, Swatch::Triangle(c)));
+        }
         if !self.faults.is_empty() {
             entries.push(LegendEntry::new("fault", Swatch::Fill(FAULT_FILL)));
         }
@@ -429,6 +533,14 @@ impl TimeSeriesFigure {
 
         let clamp_x = |x: f64| x.clamp(0.0, self.x_max);
         let clamp_y = |y: f64| y.clamp(y0, y1);
+        // Event marks sit in a strip along the top, above the lines.
+        let mark_y = y0 + 0.95 * (y1 - y0);
+        chart.draw_series(
+            panel
+                .marks
+                .iter()
+                .map(|(x, _, c)| TriangleMarker::new((clamp_x(*x), mark_y), 7, c.filled())),
+        )?;
         chart.draw_series(self.faults.iter().map(|&(a, b)| {
             Rectangle::new([(clamp_x(a), y0), (clamp_x(b), y1)], FAULT_FILL.filled())
         }))?;

@@ -2,9 +2,13 @@
 //! on shortened runs with few replications so the suite stays fast.
 
 mod black_friday;
+mod black_friday_autoscale;
 mod breaker_flapping;
+mod gray_failure;
 mod intent_parity;
 mod jitter;
+mod lb_death_spiral;
+mod liveness_restart_storm;
 mod retry_amplification;
 mod slow_vs_dead;
 mod sweeps;
