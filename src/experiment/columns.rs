@@ -330,6 +330,16 @@ pub const COLUMNS: &[Column] = &[
     ),
     c(
         "timeseries.csv",
+        "connections",
+        "connections of the pool (entity: its name in `[pools]`) in use, by held steps and client edges (time average)",
+    ),
+    c(
+        "timeseries.csv",
+        "connection_waiters",
+        "requests and attempts waiting for a connection of the pool (time average)",
+    ),
+    c(
+        "timeseries.csv",
         "attempts_per_s",
         "attempts sent on the client edge per second, retries included",
     ),

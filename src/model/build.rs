@@ -142,9 +142,25 @@ impl Builder {
                         "an endpoint needs at least one step",
                     ));
                 }
+                let mut flat = Vec::new();
+                flatten(&format!("{ep_path}.steps"), &ep.steps, &pools, &mut flat)?;
                 let mut steps = Vec::new();
-                for (k, step) in ep.steps.iter().enumerate() {
-                    let step_path = format!("{ep_path}.steps[{k}]");
+                let mut keys = Vec::new();
+                for item in flat {
+                    let (step_path, step) = match item {
+                        Flat::Step(path, step) => (path, step),
+                        Flat::Hold(path, pool) => {
+                            steps.push(Step::Hold { pool });
+                            keys.push(path);
+                            continue;
+                        }
+                        Flat::Release(pool, from) => {
+                            steps.push(Step::Release { pool, from });
+                            keys.push(keys[from as usize].clone());
+                            continue;
+                        }
+                    };
+                    keys.push(step_path.clone());
                     let targets = self.step_targets(&step_path, step)?;
                     let step = match targets {
                         None => {
@@ -208,6 +224,7 @@ impl Builder {
                     service: sid,
                     name: format!("{name}.{ep_name}"),
                     steps,
+                    keys,
                 });
             }
             for callee_name in svc.clients.keys() {
@@ -721,6 +738,69 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
         autoscale: svc.autoscale,
         warmup: None,
     })
+}
+
+/// A step of an endpoint once `hold` groups are flattened: a spec step (with its key
+/// path), or the taking or giving back of a connection.
+enum Flat<'a> {
+    Step(String, &'a StepSpec),
+    Hold(String, u32),
+    Release(u32, u16),
+}
+
+/// Flattens `{ hold = "db", steps = [...] }` into hold, the nested steps, release.
+fn flatten<'a>(
+    path: &str,
+    steps: &'a [StepSpec],
+    pools: &[Pool],
+    out: &mut Vec<Flat<'a>>,
+) -> Result<(), ConfigError> {
+    for (k, s) in steps.iter().enumerate() {
+        let p = format!("{path}[{k}]");
+        match (&s.hold, &s.steps) {
+            (None, None) => out.push(Flat::Step(p, s)),
+            (Some(name), Some(inner)) => {
+                if s.work.is_some() || s.call.is_some() || s.parallel.is_some() {
+                    return Err(err(
+                        p,
+                        "a `hold` step holds a connection through its nested `steps`; put the work and calls inside them",
+                    ));
+                }
+                let Some(pool) = pools.iter().position(|x| &x.name == name) else {
+                    return Err(err(
+                        format!("{p}.hold"),
+                        format!("no pool named {name:?} in [pools]"),
+                    ));
+                };
+                if inner.is_empty() {
+                    return Err(err(format!("{p}.steps"), "needs at least one step"));
+                }
+                let from = out.len();
+                out.push(Flat::Hold(p.clone(), pool as u32));
+                flatten(&format!("{p}.steps"), inner, pools, out)?;
+                out.push(Flat::Release(pool as u32, from as u16));
+            }
+            (Some(_), None) => {
+                return Err(err(
+                    format!("{p}.steps"),
+                    "`hold` needs the `steps` it holds the connection through",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    format!("{p}.steps"),
+                    "nested steps go inside a `hold = \"<pool>\"` step",
+                ));
+            }
+        }
+        if out.len() > u16::MAX as usize / 2 {
+            return Err(err(
+                format!("{path}[{k}]"),
+                "too many steps in one endpoint",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn build_work(path: &str, w: &WorkSpec) -> Result<Step, ConfigError> {

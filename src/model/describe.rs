@@ -22,14 +22,38 @@ fn hold_secs(model: &Model, e: usize) -> f64 {
     model.endpoints[e]
         .steps
         .iter()
-        .map(|s| match s {
-            Step::Work { dist, .. } => dist.mean_secs(),
-            Step::Calls(calls) => calls
-                .iter()
-                .map(|c| hold_secs(model, c.target as usize))
-                .fold(0.0, f64::max),
-        })
+        .map(|s| step_secs(model, s))
         .sum()
+}
+
+/// Mean time of one step, in seconds (no queueing; parallel calls: the slowest).
+fn step_secs(model: &Model, s: &Step) -> f64 {
+    match s {
+        Step::Work { dist, .. } => dist.mean_secs(),
+        Step::Calls(calls) => calls
+            .iter()
+            .map(|c| hold_secs(model, c.target as usize))
+            .fold(0.0, f64::max),
+        Step::Hold { .. } | Step::Release { .. } => 0.0,
+    }
+}
+
+/// The connections endpoint `e` holds: (pool, seconds held, the hold step's index, the
+/// release step's index), one per `hold` step.
+fn connection_holds(model: &Model, e: usize) -> Vec<(u32, f64, usize, usize)> {
+    let steps = &model.endpoints[e].steps;
+    steps
+        .iter()
+        .enumerate()
+        .filter_map(|(j, s)| match *s {
+            Step::Release { pool, from } => {
+                let from = from as usize;
+                let secs = steps[from + 1..j].iter().map(|s| step_secs(model, s)).sum();
+                Some((pool, secs, from, j))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Extra hold time per request in progress at the endpoint's own service (the sum of its
@@ -40,7 +64,7 @@ fn per_inflight_secs(model: &Model, e: usize) -> f64 {
         .iter()
         .map(|s| match s {
             Step::Work { per_inflight, .. } => per_inflight.as_secs_f64(),
-            Step::Calls(_) => 0.0,
+            _ => 0.0,
         })
         .sum()
 }
@@ -218,9 +242,19 @@ pub fn describe(file: &Path, model: &Model) -> String {
                     _ => None,
                 })
                 .collect();
+            let connections: String = connection_holds(model, e as usize)
+                .iter()
+                .map(|(pool, secs, ..)| {
+                    format!(
+                        " and a {} connection ~{:.1} ms",
+                        model.pools[*pool as usize].name,
+                        secs * 1e3
+                    )
+                })
+                .collect();
             let _ = writeln!(
                 s,
-                "    {:<28} holds a worker ~{:.1} ms{}",
+                "    {:<28} holds a worker ~{:.1} ms{connections}{}",
                 ep.name,
                 hold_secs(model, e as usize) * 1e3,
                 if calls.is_empty() {
@@ -244,6 +278,26 @@ pub fn describe(file: &Path, model: &Model) -> String {
                     p.timing.failure_threshold
                 );
             }
+        }
+    }
+    let rates = &endpoint_rates(model);
+    for (p, pool) in model.pools.iter().enumerate() {
+        let demand: f64 = (0..model.endpoints.len())
+            .flat_map(|e| {
+                connection_holds(model, e)
+                    .into_iter()
+                    .filter(|h| h.0 == p as u32)
+                    .map(move |h| rates[e] * h.1)
+            })
+            .sum();
+        if demand > 0.0 {
+            let _ = writeln!(
+                s,
+                "  pool {:<11} {:>6} connections  held by steps: ρ = {} at peak",
+                pool.name,
+                pool.config.max_concurrent,
+                fmt_rho(demand / pool.config.max_concurrent as f64)
+            );
         }
     }
     let fleet_edges: Vec<String> = model

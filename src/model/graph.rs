@@ -171,8 +171,22 @@ pub struct Endpoint {
     pub service: ServiceId,
     /// `service.endpoint`.
     pub name: String,
-    /// Steps in order.
+    /// Steps in order (`hold` groups flattened into hold, steps, release).
     pub steps: Vec<Step>,
+    /// The key path each step was written at (`services.a.endpoints.x.steps[0].steps[1]`;
+    /// a hold's and its release's: the `hold` step's).
+    pub keys: Vec<String>,
+}
+
+impl Endpoint {
+    /// The pools whose connection a request at step `at` holds: taken at an earlier
+    /// [`Step::Hold`] and not yet given back.
+    pub fn held_at(&self, at: usize) -> impl Iterator<Item = u32> + '_ {
+        self.steps.iter().skip(at).filter_map(move |s| match *s {
+            Step::Release { pool, from } if (from as usize) < at => Some(pool),
+            _ => None,
+        })
+    }
 }
 
 /// A validated step.
@@ -187,6 +201,19 @@ pub enum Step {
     },
     /// One call, or several in parallel; the step ends when all have answered.
     Calls(Vec<CallDef>),
+    /// Take a connection of a pool (waiting up to its `max_wait`), held until the
+    /// matching [`Step::Release`].
+    Hold {
+        /// Index into [`Model::pools`].
+        pool: u32,
+    },
+    /// Give back the connection taken at step `from`.
+    Release {
+        /// Index into [`Model::pools`].
+        pool: u32,
+        /// The index of the matching [`Step::Hold`] in the endpoint's steps.
+        from: u16,
+    },
 }
 
 /// A call made by a step.

@@ -437,7 +437,8 @@ pub struct EndpointSpec {
     pub steps: Vec<StepSpec>,
 }
 
-/// One step: exactly one of `work`, `call` or `parallel`.
+/// One step: exactly one of `work`, `call`, `parallel`, or `hold` with nested `steps`
+/// (`{ hold = "db", steps = [...] }`: one connection of `[pools.db]` held through them).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -453,6 +454,13 @@ pub struct StepSpec {
     /// Calls made at once; the step ends when all have answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<CallSpec>>,
+    /// Take one connection of this pool (named in `[pools]`, waiting up to its `max_wait`)
+    /// and hold it through `steps`; no connection in time fails the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+    /// With `hold`: the steps run while the connection is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepSpec>>,
 }
 
 /// A call inside a `parallel` group.

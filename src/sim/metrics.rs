@@ -327,6 +327,52 @@ pub struct InstanceSeries {
 /// Fleets with at most this many instances get per-instance series.
 pub const MAX_INSTANCE_SERIES: u32 = 20;
 
+/// A shared connection pool's metrics: connections in use and callers waiting, as
+/// integrals per bucket (÷ bucket seconds = averages).
+#[derive(Clone, Debug)]
+pub struct PoolMetrics {
+    /// Its name in `[pools]`.
+    pub name: String,
+    /// Connection-seconds in use per bucket.
+    pub in_use_area: Vec<f64>,
+    /// Waiter-seconds queued per bucket.
+    pub waiting_area: Vec<f64>,
+    /// When the areas were last brought up to date, and the counts since.
+    pub(crate) last: SimTime,
+    pub(crate) in_use: u32,
+    pub(crate) waiting: u32,
+}
+
+impl PoolMetrics {
+    /// Empty metrics of pool `name`.
+    pub fn new(name: String, n_buckets: usize) -> Self {
+        PoolMetrics {
+            name,
+            in_use_area: vec![0.0; n_buckets],
+            waiting_area: vec![0.0; n_buckets],
+            last: SimTime::ZERO,
+            in_use: 0,
+            waiting: 0,
+        }
+    }
+
+    /// Brings the areas up to `now`, then records the counts from now on.
+    pub fn touch(&mut self, bucket: SimDuration, now: SimTime, in_use: u32, waiting: u32) {
+        if now > self.last {
+            let (u, w) = (self.in_use as f64, self.waiting as f64);
+            let n = self.in_use_area.len();
+            let (a, b) = (&mut self.in_use_area, &mut self.waiting_area);
+            for_each_span(bucket, n, self.last, now, |i, secs| {
+                a[i] += u * secs;
+                b[i] += w * secs;
+            });
+            self.last = now;
+        }
+        self.in_use = in_use;
+        self.waiting = waiting;
+    }
+}
+
 /// A service's metrics.
 #[derive(Clone, Debug)]
 pub struct ServiceMetrics {
@@ -553,6 +599,8 @@ pub struct Metrics {
     pub services: Vec<ServiceMetrics>,
     /// Per client edge.
     pub clients: Vec<ClientMetrics>,
+    /// Per shared connection pool.
+    pub pools: Vec<PoolMetrics>,
     /// Σ replicas over services at the end of the run.
     pub final_replicas: u64,
     /// The largest Σ replicas over services during the run.
@@ -590,6 +638,7 @@ impl Metrics {
                 .into_iter()
                 .map(|name| ClientMetrics::new(name, n_buckets))
                 .collect(),
+            pools: Vec::new(),
             final_replicas: 0,
             peak_replicas: 0,
         }
@@ -665,6 +714,10 @@ impl Metrics {
         let bucket = self.bucket;
         for c in &mut self.clients {
             c.touch_alive(bucket, end);
+        }
+        for p in &mut self.pools {
+            let (u, w) = (p.in_use, p.waiting);
+            p.touch(bucket, end, u, w);
         }
         for w in &mut self.workloads {
             let last = w.current_bucket;

@@ -7,6 +7,7 @@
 mod build;
 mod client;
 mod config;
+mod connections;
 mod fleet;
 pub mod metrics;
 mod probes;

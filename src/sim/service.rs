@@ -211,16 +211,34 @@ impl World<'_> {
     }
 
     /// Runs the current step of a request (or answers when none is left).
-    fn run_step(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+    pub(crate) fn run_step(&mut self, sched: &mut Scheduler<Ev>, mut h: Handle) {
+        // Connection steps that pass at once run in this loop.
+        loop {
+            match self.run_one_step(sched, h) {
+                Some(next) => h = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Runs the current step of request `h`; returns it again when the step passed at
+    /// once and the next should run now.
+    fn run_one_step(&mut self, sched: &mut Scheduler<Ev>, h: Handle) -> Option<Handle> {
         let now = sched.now();
         let model = self.model;
         let req = *self.requests.get(h).unwrap();
         let steps = &model.endpoints[req.endpoint as usize].steps;
         let Some(step) = steps.get(req.step as usize) else {
             self.complete(sched, h, Outcome::Success, req.quality);
-            return;
+            return None;
         };
         match step {
+            &Step::Hold { pool } => return self.take_connection(sched, h, pool),
+            &Step::Release { pool, .. } => {
+                self.requests.get_mut(h).unwrap().step += 1;
+                self.release_pool(sched, pool);
+                return Some(h);
+            }
             Step::Work { dist, per_inflight } => {
                 let svc = req.service as usize;
                 let mut replaced = None;
@@ -271,6 +289,7 @@ impl World<'_> {
                 }
             }
         }
+        None
     }
 
     pub(crate) fn on_work_done(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
@@ -324,7 +343,7 @@ impl World<'_> {
     }
 
     /// The request answers and frees its worker.
-    fn complete(
+    pub(crate) fn complete(
         &mut self,
         sched: &mut Scheduler<Ev>,
         h: Handle,
@@ -376,6 +395,7 @@ impl World<'_> {
                 limiter.on_dropped(now, p, &mut inst.limiter_rng);
             }
         }
+        self.release_held(sched, h, &req);
         let Some(started) = req.started else {
             self.requests.remove(h);
             return;
@@ -417,7 +437,9 @@ impl World<'_> {
         quality: Quality,
         hint: Option<SimDuration>,
     ) {
-        let req = self.requests.remove(h).unwrap();
+        let req = *self.requests.get(h).unwrap();
+        self.release_held(sched, h, &req);
+        self.requests.remove(h);
         if let Some(p) = req.permit {
             // The concurrency limit learns from every request it admitted: an answer is an
             // RTT sample, a drop by the queue or the deadline is a load signal, an injected

@@ -78,6 +78,10 @@ pub enum Ev {
     WaitExpired(Handle),
     /// A waiting call was handed a permit.
     Resume(Handle),
+    /// A request at a hold step was handed its connection: its next step runs.
+    Step(Handle),
+    /// A request's wait for a connection expired.
+    HoldExpired(Handle),
     /// A breaker asked to be woken.
     BreakerWake(u32),
     /// A fault ended (capacity may have come back).
@@ -138,6 +142,16 @@ pub(crate) enum Parent {
         slot: u32,
         session: u32,
     },
+}
+
+/// Who waits for a connection of a shared pool: an attempt of a call (a client edge's
+/// `pool`), or a request at a `hold` step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    /// A call's attempt.
+    Call(Handle),
+    /// A request at its hold step.
+    Request(Handle),
 }
 
 /// Where a call is in its life.
@@ -229,6 +243,8 @@ pub(crate) struct Request {
     pub rate_passed: bool,
     /// Waiting in its instance's queue.
     pub queued: bool,
+    /// Waiting for a pool's connection at a hold step.
+    pub on_pool: bool,
     /// The calls it is waiting on (the first; the others follow `Call::sibling`).
     pub children: Option<Handle>,
 }

@@ -29,9 +29,9 @@ use crate::policy::bulkhead::SemaphoreBulkhead;
 use crate::policy::circuit_breaker::BreakerState;
 use crate::sim::metrics::{Metrics, for_each_span};
 use crate::sim::report::{Divergence, DivergenceCause, RunReport};
-use crate::sim::slab::{Handle, Slab};
+use crate::sim::slab::Slab;
 use crate::sim::state::{
-    BreakerRt, Call, ClientRt, EdgeRt, Ev, Parent, ProberRt, Request, ServiceRt, WorkloadRt,
+    BreakerRt, Call, ClientRt, EdgeRt, Ev, Parent, ProberRt, Request, ServiceRt, Waiter, WorkloadRt,
 };
 use crate::time::{SimDuration, SimTime};
 
@@ -50,7 +50,7 @@ pub struct World<'m> {
     /// Edge-scoped runtime breakers by definition and caller instance.
     pub(crate) breaker_slots: Vec<Vec<u32>>,
     pub(crate) probers: Vec<ProberRt>,
-    pub(crate) pools: Vec<SemaphoreBulkhead<Handle>>,
+    pub(crate) pools: Vec<SemaphoreBulkhead<Waiter>>,
     pub(crate) workloads: Vec<WorkloadRt>,
     pub(crate) requests: Slab<Request>,
     pub(crate) calls: Slab<Call>,
@@ -89,6 +89,11 @@ impl<'m> World<'m> {
         for (i, s) in model.services.iter().enumerate() {
             metrics.services[i].setup_fleet(s.is_fleet(), s.max_instances());
         }
+        metrics.pools = model
+            .pools
+            .iter()
+            .map(|p| crate::sim::metrics::PoolMetrics::new(p.name.clone(), n_buckets))
+            .collect();
         for (i, c) in model.clients.iter().enumerate() {
             metrics.clients[i].has_breaker = c.breaker.is_some();
             metrics.clients[i].fleet = model.services[c.callee as usize].is_fleet()
@@ -268,6 +273,13 @@ impl<'m> World<'m> {
         }
     }
 
+    /// Brings pool `p`'s metrics up to now (call after every change to the pool).
+    pub(crate) fn touch_pool(&mut self, p: u32, now: SimTime) {
+        let pool = &self.pools[p as usize];
+        let (in_use, waiting) = (pool.in_flight(), pool.waiting() as u32);
+        self.metrics.pools[p as usize].touch(self.metrics.bucket, now, in_use, waiting);
+    }
+
     /// Records breaker transitions and asks for the next wake-up.
     pub(crate) fn observe_breaker(&mut self, sched: &mut Scheduler<Ev>, b: u32) {
         let rt = &mut self.breakers[b as usize];
@@ -423,6 +435,8 @@ impl EngineModel for World<'_> {
             Ev::RetryNow(c) => self.on_retry_now(sched, c),
             Ev::WaitExpired(c) => self.on_wait_expired(sched, c),
             Ev::Resume(c) => self.on_resume(sched, c),
+            Ev::Step(r) => self.on_step(sched, r),
+            Ev::HoldExpired(r) => self.on_hold_expired(sched, r),
             Ev::BreakerWake(b) => {
                 let now = sched.now();
                 let rt = &mut self.breakers[b as usize];
@@ -487,6 +501,8 @@ impl EngineModel for World<'_> {
             }
             Ev::HpaSync(s) => (17 << 56) | s as u64,
             Ev::OutlierSweep(e) => (18 << 56) | e as u64,
+            Ev::Step(h) => (19 << 56) | h.index() as u64,
+            Ev::HoldExpired(h) => (20 << 56) | h.index() as u64,
         }
     }
 }

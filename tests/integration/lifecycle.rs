@@ -396,3 +396,73 @@ fn the_thread_pool_bulkhead_and_the_semaphore_form_are_exclusive() {
         "{e}"
     );
 }
+
+// ---- held connections ------------------------------------------------------------------
+
+#[test]
+fn a_held_connection_comes_back_however_the_request_ends() {
+    // A hold across a call into a black hole (0–60 s): requests end by the call's
+    // timeout, by the user's cancellation, or by waiting too long for a connection.
+    // Afterwards every connection must be free again and every request served.
+    let text = |edge: &str, users: &str| {
+        format!(
+            r#"
+[[workloads]]
+name = "users"
+target = "front.get"
+arrivals = {{ poisson = {{ rate = 50.0 }} }}
+patience = "2s"
+slo = "2s"
+{users}
+
+[pools.db]
+size = 5
+max_wait = "200ms"
+
+[services.front]
+workers = 1000
+[services.front.endpoints.get]
+steps = [{{ hold = "db", steps = [{{ work = {{ constant = "2ms" }} }}, {{ call = "leaf.get" }}] }}]
+[services.front.clients.leaf]
+{edge}
+
+[services.leaf]
+workers = 1000
+[services.leaf.endpoints.get]
+steps = [{{ work = {{ constant = "10ms" }} }}]
+
+[[faults]]
+target = "leaf"
+at = "0s"
+duration = "60s"
+hang = true
+"#
+        )
+    };
+    for (edge, users) in [
+        ("timeout = \"500ms\"", ""),
+        ("cancel = true", "cancel_on_abandon = true"),
+    ] {
+        let r = run(&model(&text(edge, users)), 180, 1);
+        let pool = &r.metrics.pools[0];
+        let width = r.metrics.bucket.as_secs_f64();
+        let during = pool.in_use_area[5] / width;
+        let after = pool.in_use_area[r.run_buckets - 1] / width;
+        assert!(during > 4.9, "{edge}: drained during the fault ({during})");
+        assert!(after < 1.0, "{edge}: given back afterwards ({after})");
+        let last: Vec<_> = r.metrics.workloads[0].buckets[r.run_buckets - 10..].to_vec();
+        let (ok, offered) = last
+            .iter()
+            .fold((0, 0), |(a, b), c| (a + c.ok(), b + c.offered));
+        assert_eq!(ok, offered, "{edge}: served again");
+        let rejected: u64 = r.metrics.services[0]
+            .buckets
+            .iter()
+            .map(|b| b.rejected[2])
+            .sum();
+        assert!(
+            rejected > 1000,
+            "{edge}: waits for a connection fail ({rejected})"
+        );
+    }
+}

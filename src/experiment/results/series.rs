@@ -90,7 +90,8 @@ pub fn series_count(model: &Model) -> u64 {
         + 3 * model.services.len()
         + 2 * model.clients.len()
         + fleets
-        + 2 * fleet_edges) as u64
+        + 2 * fleet_edges
+        + 2 * model.pools.len()) as u64
 }
 
 /// Per-bucket series of one run (the first `run_buckets` buckets).
@@ -210,6 +211,16 @@ pub fn series(r: &RunReport) -> Series {
                 ));
             }
         }
+    }
+    for p in &m.pools {
+        out.push((
+            SeriesKey::of("connections", &p.name),
+            per_bucket(&|i| p.in_use_area[i] / width),
+        ));
+        out.push((
+            SeriesKey::of("connection_waiters", &p.name),
+            per_bucket(&|i| p.waiting_area[i] / width),
+        ));
     }
     for c in m.clients.iter().filter(|c| c.kind != ClientKind::Probe) {
         let edge = edge_name(&c.name);

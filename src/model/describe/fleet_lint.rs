@@ -24,7 +24,7 @@ fn calls_out(model: &Model, e: EndpointId) -> Option<String> {
             Step::Calls(calls) => calls
                 .first()
                 .map(|c| model.endpoints[c.target as usize].name.clone()),
-            Step::Work { .. } => None,
+            _ => None,
         })
 }
 

@@ -26,7 +26,7 @@ use crate::model::spec::Layer;
 use crate::policy::budget::RetryBudgetConfig;
 use crate::time::SimDuration;
 
-use super::{hold_secs, loads};
+use super::{connection_holds, hold_secs, loads};
 
 /// Where a call is written: `services.frontend.endpoints.product.steps[1].parallel[1]`.
 struct CallSite {
@@ -40,11 +40,10 @@ struct CallSite {
 fn call_sites(model: &Model) -> Vec<CallSite> {
     let mut out = Vec::new();
     for (e, ep) in model.endpoints.iter().enumerate() {
-        let (svc, name) = ep.name.split_once('.').unwrap_or((&ep.name, ""));
         for (k, step) in ep.steps.iter().enumerate() {
             if let Step::Calls(calls) = step {
                 for (j, c) in calls.iter().enumerate() {
-                    let base = format!("services.{svc}.endpoints.{name}.steps[{k}]");
+                    let base = ep.keys[k].clone();
                     out.push(CallSite {
                         endpoint: e,
                         path: if calls.len() == 1 {
@@ -290,6 +289,41 @@ pub fn lint(model: &Model) -> Vec<String> {
                 pool.config.max_concurrent,
                 callees.join(", ")
             ));
+        }
+    }
+
+    // A connection held across a call, in a pool others need.
+    for (e, ep) in model.endpoints.iter().enumerate() {
+        for (pool, _, from, to) in connection_holds(model, e) {
+            let across: Vec<&str> = ep.steps[from + 1..to]
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Calls(calls) => Some(calls),
+                    _ => None,
+                })
+                .flatten()
+                .map(|c| model.endpoints[c.target as usize].name.as_str())
+                .collect();
+            let mut others: Vec<&str> = (0..model.endpoints.len())
+                .filter(|&o| o != e && connection_holds(model, o).iter().any(|h| h.0 == pool))
+                .map(|o| model.endpoints[o].name.as_str())
+                .chain(
+                    model
+                        .clients
+                        .iter()
+                        .filter(|c| c.pool == Some(pool))
+                        .map(|c| c.name.as_str()),
+                )
+                .collect();
+            others.dedup();
+            if let (Some(first), false) = (across.first(), others.is_empty()) {
+                out.push(format!(
+                    "{}: holds a {} connection across the call to {first}: when it slows down, every connection waits on it and none is left for {}; release the connection before the call, or give this path its own pool",
+                    ep.keys[from],
+                    model.pools[pool as usize].name,
+                    others.join(", ")
+                ));
+            }
         }
     }
 

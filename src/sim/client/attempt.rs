@@ -79,6 +79,7 @@ impl World<'_> {
             class: call.class,
             rate_passed: false,
             queued: false,
+            on_pool: false,
             children: None,
         });
         let c = self.calls.get_mut(h).unwrap();

@@ -26,7 +26,7 @@ use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
 use crate::sim::slab::Handle;
 use crate::sim::state::{
-    Call, Ev, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Parent, Phase, Quality,
+    Call, Ev, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Parent, Phase, Quality, Waiter,
 };
 use crate::sim::world::World;
 use crate::time::SimTime;
@@ -141,7 +141,9 @@ impl World<'_> {
                 if let Some(p) = self.clients[ci].pool
                     && call.holds & HOLD_POOL == 0
                 {
-                    match self.pools[p as usize].try_acquire(now, h) {
+                    let acquired = self.pools[p as usize].try_acquire(now, Waiter::Call(h));
+                    self.touch_pool(p, now);
+                    match acquired {
                         Acquire::Admitted => self.calls.get_mut(h).unwrap().holds |= HOLD_POOL,
                         Acquire::Queued { give_up_at } => return self.park(sched, h, give_up_at),
                         Acquire::Rejected(r) => {

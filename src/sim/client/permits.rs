@@ -4,7 +4,7 @@
 use crate::engine::Scheduler;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::slab::Handle;
-use crate::sim::state::{Call, Ev, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Phase};
+use crate::sim::state::{Call, Ev, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Phase, Waiter};
 use crate::sim::world::World;
 use crate::time::SimTime;
 
@@ -35,7 +35,8 @@ impl World<'_> {
         let ci = call.client as usize;
         if self.waits_on_pool(&call) {
             let p = self.clients[ci].pool.unwrap();
-            self.pools[p as usize].cancel(h);
+            self.pools[p as usize].cancel(Waiter::Call(h));
+            self.touch_pool(p, sched.now());
         } else if let Some(bh) = &mut self.clients[ci].bulkhead {
             bh.cancel(h);
         }
@@ -56,7 +57,9 @@ impl World<'_> {
         let on_pool = self.waits_on_pool(&call);
         let expired = if on_pool {
             let p = self.clients[ci].pool.unwrap();
-            self.pools[p as usize].on_wait_expired(now, h)
+            let expired = self.pools[p as usize].on_wait_expired(now, Waiter::Call(h));
+            self.touch_pool(p, now);
+            expired
         } else {
             self.clients[ci]
                 .bulkhead
@@ -120,8 +123,12 @@ impl World<'_> {
 
     pub(crate) fn release_pool(&mut self, sched: &mut Scheduler<Ev>, pool: u32) {
         let now = sched.now();
-        if let Some(w) = self.pools[pool as usize].release(now) {
-            self.grant(sched, w, true);
+        let next = self.pools[pool as usize].release(now);
+        self.touch_pool(pool, now);
+        match next {
+            Some(Waiter::Call(w)) => self.grant(sched, w, true),
+            Some(Waiter::Request(r)) => self.hand_connection(sched, r),
+            None => {}
         }
     }
 

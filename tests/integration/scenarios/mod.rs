@@ -4,6 +4,7 @@
 mod black_friday;
 mod black_friday_autoscale;
 mod breaker_flapping;
+mod connection_pool_drained;
 mod gray_failure;
 mod intent_parity;
 mod jitter;
