@@ -127,6 +127,81 @@ pub const COLUMNS: &[Column] = &[
     ),
     c(
         "runs.csv",
+        "failed_error",
+        "failed requests by root cause, the deepest failure (these `failed_*` columns sum to `failed`): a server error at its origin (injected, refused connection, a killed instance)",
+    ),
+    c(
+        "runs.csv",
+        "failed_timeout",
+        "failed because a call timed out somewhere on the path (the user's own patience counts in `abandoned` instead)",
+    ),
+    c(
+        "runs.csv",
+        "failed_client_error",
+        "failed with a client error (4xx)",
+    ),
+    c(
+        "runs.csv",
+        "failed_throttled",
+        "failed because a service throttled (429)",
+    ),
+    c(
+        "runs.csv",
+        "failed_queue_full",
+        "failed because a service's queue was full",
+    ),
+    c(
+        "runs.csv",
+        "failed_queue_timeout",
+        "failed because a request waited too long in a queue",
+    ),
+    c(
+        "runs.csv",
+        "failed_bulkhead_full",
+        "failed because a bulkhead, thread pool or connection pool had no room in time",
+    ),
+    c(
+        "runs.csv",
+        "failed_circuit_open",
+        "failed because a circuit breaker was open",
+    ),
+    c(
+        "runs.csv",
+        "failed_rate_limited",
+        "failed because a rate limiter refused (answered 503; a 429 counts as throttled)",
+    ),
+    c(
+        "runs.csv",
+        "failed_shed",
+        "failed because load shedding or a concurrency limit dropped it",
+    ),
+    c(
+        "runs.csv",
+        "failed_deadline_exceeded",
+        "failed because its propagated deadline had passed",
+    ),
+    c(
+        "runs.csv",
+        "failed_no_healthy_upstream",
+        "failed because no instance of a callee could take it",
+    ),
+    c(
+        "runs.csv",
+        "retries_refused",
+        "retries and hedges a retry budget refused, all client edges",
+    ),
+    c(
+        "runs.csv",
+        "fallbacks",
+        "fallback answers served (default or stale), all client edges",
+    ),
+    c(
+        "runs.csv",
+        "outbox_delivered",
+        "captured intents an outbox delivered later",
+    ),
+    c(
+        "runs.csv",
         "lost",
         "requests with no answer: failed + abandoned + unresolved + dead_lettered; late answers are not lost (see late)",
     ),

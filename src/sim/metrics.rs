@@ -17,7 +17,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::policy::RejectReason;
+use crate::policy::{Outcome, RejectReason};
 use crate::time::{SimDuration, SimTime};
 
 /// Every rejection reason, in CSV column order.
@@ -48,7 +48,8 @@ pub enum UserOutcome {
     Degraded,
     /// "We'll get back to you": the intent was queued for later, within the SLO.
     Pending,
-    /// An error answer: why, as the last attempt's failure.
+    /// An error answer, and its root cause: what failed deepest down (a server error
+    /// caused by a timed-out call counts as a timeout).
     Failed(FailReason),
     /// The user stopped waiting (patience) and did not try again.
     Abandoned,
@@ -57,8 +58,10 @@ pub enum UserOutcome {
 /// Why a user request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailReason {
-    /// The system answered with a server error (a downstream failure propagated up).
+    /// A server error at its origin (an injected error, a crashed or refusing instance).
     Error,
+    /// A call timed out (and its caller failed for it).
+    Timeout,
     /// The answer was a client error (the request itself was wrong).
     ClientError,
     /// The system throttled it (HTTP 429).
@@ -67,17 +70,19 @@ pub enum FailReason {
     Rejected(RejectReason),
 }
 
-/// Why user requests failed, in CSV column order: `failed_error`, `failed_client_error`,
-/// `failed_throttled`, then `failed_<reason>` for each of [`REJECT_REASONS`].
-pub const FAIL_REASONS: usize = 3 + REJECT_REASONS.len();
+/// Why user requests failed, in CSV column order: `failed_error`, `failed_timeout`,
+/// `failed_client_error`, `failed_throttled`, then `failed_<reason>` for each of
+/// [`REJECT_REASONS`].
+pub const FAIL_REASONS: usize = 4 + REJECT_REASONS.len();
 
 /// The column name of failure reason `i` (see [`FAIL_REASONS`]).
 pub fn fail_reason_name(i: usize) -> &'static str {
     match i {
         0 => "error",
-        1 => "client_error",
-        2 => "throttled",
-        i => REJECT_REASONS[i - 3].name(),
+        1 => "timeout",
+        2 => "client_error",
+        3 => "throttled",
+        i => REJECT_REASONS[i - 4].name(),
     }
 }
 
@@ -86,9 +91,33 @@ impl FailReason {
     pub fn index(self) -> usize {
         match self {
             FailReason::Error => 0,
-            FailReason::ClientError => 1,
-            FailReason::Throttled => 2,
-            FailReason::Rejected(r) => 3 + reason_index(r),
+            FailReason::Timeout => 1,
+            FailReason::ClientError => 2,
+            FailReason::Throttled => 3,
+            FailReason::Rejected(r) => 4 + reason_index(r),
+        }
+    }
+
+    /// The reason of index `i` (the inverse of [`Self::index`]).
+    pub fn from_index(i: usize) -> FailReason {
+        match i {
+            0 => FailReason::Error,
+            1 => FailReason::Timeout,
+            2 => FailReason::ClientError,
+            3 => FailReason::Throttled,
+            i => FailReason::Rejected(REJECT_REASONS[i - 4]),
+        }
+    }
+
+    /// The root cause of a failed `outcome`: a server error passes on what made the
+    /// callee fail (`downstream`); any other failure is its own cause.
+    pub fn of(outcome: Outcome, downstream: FailReason) -> FailReason {
+        match outcome {
+            Outcome::Success | Outcome::ServerError => downstream,
+            Outcome::Timeout => FailReason::Timeout,
+            Outcome::ClientError => FailReason::ClientError,
+            Outcome::Throttled => FailReason::Throttled,
+            Outcome::Rejected(r) => FailReason::Rejected(r),
         }
     }
 }

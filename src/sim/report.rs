@@ -35,6 +35,14 @@ pub struct RunSummary {
     pub pending: u64,
     /// Failed requests.
     pub failed: u64,
+    /// Failed requests by root cause ([`crate::sim::metrics::FailReason::index`] order).
+    pub failed_by: [u64; crate::sim::metrics::FAIL_REASONS],
+    /// Retries (and hedges) the retry budgets refused, all client edges.
+    pub retries_refused: u64,
+    /// Fallback answers served (default or stale), all client edges.
+    pub fallbacks: u64,
+    /// Captured intents the outboxes delivered later.
+    pub outbox_delivered: u64,
     /// Abandoned requests.
     pub abandoned: u64,
     /// Intents captured for later and then dead-lettered.
@@ -248,6 +256,19 @@ impl RunReport {
             .sum();
         let ejections = metrics.clients.iter().map(|c| c.totals().ejections).sum();
         let outbox_pending = metrics.clients.iter().map(|c| c.outbox_pending).sum();
+        let mut failed_by = [0; crate::sim::metrics::FAIL_REASONS];
+        for w in &metrics.workloads {
+            for (f, n) in failed_by.iter_mut().zip(w.failed_by) {
+                *f += n;
+            }
+        }
+        let retries_refused = metrics
+            .clients
+            .iter()
+            .map(|c| c.totals().budget_exhausted)
+            .sum();
+        let fallbacks = metrics.clients.iter().map(|c| c.fallbacks).sum();
+        let outbox_delivered = metrics.clients.iter().map(|c| c.delivered).sum();
         let summary = RunSummary {
             offered: t.offered,
             good: t.good,
@@ -258,6 +279,10 @@ impl RunReport {
             abandoned: t.abandoned,
             dead_lettered: dead,
             outbox_pending,
+            failed_by,
+            retries_refused,
+            fallbacks,
+            outbox_delivered,
             unresolved,
             lost: t.failed + t.abandoned + unresolved + dead,
             lost_revenue,

@@ -14,7 +14,7 @@ use crate::engine::Scheduler;
 use crate::model::graph::{Signal, Step};
 use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
-use crate::sim::metrics::reason_index;
+use crate::sim::metrics::{FailReason, reason_index};
 use crate::sim::slab::Handle;
 use crate::sim::state::{Ev, Life, NONE, Parent, Quality};
 use crate::sim::world::World;
@@ -307,6 +307,7 @@ impl World<'_> {
         critical: bool,
         outcome: Outcome,
         quality: Quality,
+        cause: u8,
     ) {
         let Some(req) = self.requests.get_mut(h) else {
             return;
@@ -315,7 +316,10 @@ impl World<'_> {
         if outcome.is_success() {
             req.quality = req.quality.max(quality);
         } else if critical {
-            req.failed.get_or_insert(outcome);
+            if req.failed.is_none() {
+                req.failed = Some(outcome);
+                req.cause = cause;
+            }
         } else {
             req.quality = req.quality.max(Quality::Degraded);
         }
@@ -469,6 +473,8 @@ impl World<'_> {
                 hint_ms: hint.map_or(0, |d| {
                     (d.as_nanos() / 1_000_000).clamp(1, u32::MAX as u64) as u32
                 }),
+                cause: FailReason::of(outcome, FailReason::from_index(req.cause as usize)).index()
+                    as u8,
             },
         );
     }

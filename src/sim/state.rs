@@ -67,6 +67,8 @@ pub enum Ev {
         quality: Quality,
         /// The server's Retry-After hint in milliseconds (0: none).
         hint_ms: u32,
+        /// A failure's root cause ([`crate::sim::metrics::FailReason::index`]).
+        cause: u8,
     },
     /// Per-attempt timeout.
     AttemptTimeout(Handle),
@@ -212,6 +214,8 @@ pub(crate) struct Call {
     pub breaker: u32,
     /// The Retry-After hint of the last answer, for the retry policy.
     pub hint: Option<SimDuration>,
+    /// The root cause the last answer carried (a `FailReason` index).
+    pub cause: u8,
     pub attempt_req: Option<Handle>,
     pub attempt_timer: Option<TimerId>,
     pub call_timer: Option<TimerId>,
@@ -245,6 +249,8 @@ pub(crate) struct Request {
     pub queued: bool,
     /// Waiting for a pool's connection at a hold step.
     pub on_pool: bool,
+    /// The root cause of its failure, once a critical call failed (a `FailReason` index).
+    pub cause: u8,
     /// The calls it is waiting on (the first; the others follow `Call::sibling`).
     pub children: Option<Handle>,
 }

@@ -85,6 +85,7 @@ impl World<'_> {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_user_done(
         &mut self,
         sched: &mut Scheduler<Ev>,
@@ -93,6 +94,7 @@ impl World<'_> {
         sent: SimTime,
         outcome: Outcome,
         quality: Quality,
+        cause: u8,
     ) {
         let now = sched.now();
         let slo = self.model.workloads[w as usize].slo;
@@ -104,10 +106,7 @@ impl World<'_> {
                 Quality::Pending => UserOutcome::Pending,
             },
             Outcome::Timeout => UserOutcome::Abandoned,
-            Outcome::Rejected(r) => UserOutcome::Failed(FailReason::Rejected(r)),
-            Outcome::ServerError => UserOutcome::Failed(FailReason::Error),
-            Outcome::ClientError => UserOutcome::Failed(FailReason::ClientError),
-            Outcome::Throttled => UserOutcome::Failed(FailReason::Throttled),
+            _ => UserOutcome::Failed(FailReason::from_index(cause as usize)),
         };
         self.metrics.on_user_outcome(w as usize, sent, now, o);
         if c != OPEN && now < self.horizon {

@@ -426,9 +426,10 @@ impl EngineModel for World<'_> {
                 outcome,
                 quality,
                 hint_ms,
+                cause,
             } => {
                 let hint = (hint_ms > 0).then(|| SimDuration::from_millis(hint_ms as u64));
-                self.on_response(sched, call, attempt, outcome, quality, hint)
+                self.on_response(sched, call, attempt, outcome, quality, hint, cause)
             }
             Ev::AttemptTimeout(c) => self.on_attempt_timeout(sched, c),
             Ev::CallTimeout(c) => self.on_call_timeout(sched, c),

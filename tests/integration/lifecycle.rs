@@ -466,3 +466,45 @@ hang = true
         );
     }
 }
+
+// ---- reasons ---------------------------------------------------------------------------
+
+#[test]
+fn failures_are_counted_by_their_root_cause() {
+    // The leaf is slow: front's call times out and front answers 500; the user sees the
+    // error, and the reason recorded is the timeout where it started.
+    let slow = run(
+        &model(&two_tier(
+            "",
+            "timeout = \"100ms\"",
+            r#"{ constant = "500ms" }"#,
+            "",
+        )),
+        60,
+        1,
+    );
+    let s = &slow.summary;
+    assert!(s.failed > 5000);
+    assert_eq!(s.failed_by[1], s.failed, "all timeouts: {:?}", s.failed_by);
+    // Injected errors are errors at their origin; a full queue is its own reason.
+    let fault = "[[faults]]\ntarget = \"leaf\"\nat = \"0s\"\nduration = \"10m\"\nerror_rate = 0.5";
+    let broken = run(
+        &model(&two_tier("", "", r#"{ constant = "5ms" }"#, fault)),
+        60,
+        1,
+    );
+    assert_eq!(broken.summary.failed_by[0], broken.summary.failed);
+    let full = two_tier("", "", r#"{ constant = "1s" }"#, "").replace(
+        "workers = 2000\n[services.leaf.endpoints",
+        "workers = 10\nqueue = { capacity = 5 }\n[services.leaf.endpoints",
+    );
+    let r = run(&model(&full), 60, 1);
+    let queue_full =
+        4 + cascade::sim::metrics::reason_index(cascade::policy::RejectReason::QueueFull);
+    assert!(
+        r.summary.failed_by[queue_full] as f64 > 0.8 * r.summary.failed as f64,
+        "{:?}",
+        r.summary.failed_by
+    );
+    assert_eq!(r.summary.failed_by.iter().sum::<u64>(), r.summary.failed);
+}

@@ -21,7 +21,7 @@ use crate::sim::RunReport;
 
 /// The per-run metrics written to `runs.csv`, in column order (defined in
 /// `output/README.md`).
-pub const RUN_METRICS: [&str; 31] = [
+pub const RUN_METRICS: [&str; 46] = [
     "outage_s",
     "sustained_outage_s",
     "recovery_s",
@@ -38,6 +38,21 @@ pub const RUN_METRICS: [&str; 31] = [
     "unresolved",
     "dead_lettered",
     "outbox_pending",
+    "failed_error",
+    "failed_timeout",
+    "failed_client_error",
+    "failed_throttled",
+    "failed_queue_full",
+    "failed_queue_timeout",
+    "failed_bulkhead_full",
+    "failed_circuit_open",
+    "failed_rate_limited",
+    "failed_shed",
+    "failed_deadline_exceeded",
+    "failed_no_healthy_upstream",
+    "retries_refused",
+    "fallbacks",
+    "outbox_delivered",
     "lost",
     "lost_revenue",
     "p50_ms",
@@ -70,7 +85,7 @@ pub fn metric_range(metric: &str) -> (f64, f64) {
 pub fn run_values(r: &RunReport) -> Vec<f64> {
     let s = &r.summary;
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    vec![
+    let mut v = vec![
         s.outage_s,
         s.sustained_outage_s,
         s.recovery_s,
@@ -87,6 +102,12 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.unresolved as f64,
         s.dead_lettered as f64,
         s.outbox_pending as f64,
+    ];
+    v.extend(s.failed_by.iter().map(|&n| n as f64));
+    v.extend([
+        s.retries_refused as f64,
+        s.fallbacks as f64,
+        s.outbox_delivered as f64,
         s.lost as f64,
         s.lost_revenue,
         s.p50_ms,
@@ -102,5 +123,26 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.peak_replicas as f64,
         s.final_replicas as f64,
         s.events as f64,
-    ]
+    ]);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RUN_METRICS;
+    use crate::sim::metrics::{FAIL_REASONS, fail_reason_name};
+
+    #[test]
+    fn the_failed_columns_follow_the_reasons_in_order() {
+        let first = RUN_METRICS
+            .iter()
+            .position(|m| *m == "failed_error")
+            .unwrap();
+        for i in 0..FAIL_REASONS {
+            assert_eq!(
+                RUN_METRICS[first + i],
+                format!("failed_{}", fail_reason_name(i))
+            );
+        }
+    }
 }

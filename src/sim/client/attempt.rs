@@ -80,6 +80,7 @@ impl World<'_> {
             rate_passed: false,
             queued: false,
             on_pool: false,
+            cause: 0,
             children: None,
         });
         let c = self.calls.get_mut(h).unwrap();
@@ -94,6 +95,7 @@ impl World<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_response(
         &mut self,
         sched: &mut Scheduler<Ev>,
@@ -102,6 +104,7 @@ impl World<'_> {
         outcome: Outcome,
         quality: Quality,
         hint: Option<SimDuration>,
+        cause: u8,
     ) {
         let Some(c) = self.calls.get_mut(h) else {
             return;
@@ -110,6 +113,7 @@ impl World<'_> {
             return; // an attempt the caller has given up on
         }
         c.hint = hint;
+        c.cause = cause;
         self.attempt_end(sched, h, outcome, quality);
     }
 

@@ -5,6 +5,7 @@
 use crate::engine::Scheduler;
 use crate::policy::Outcome;
 use crate::policy::fallback::{DrainOutcome, FallbackAnswer};
+use crate::sim::metrics::FailReason;
 use crate::sim::slab::Handle;
 use crate::sim::state::{
     Call, Ev, HOLD_ACTIVE, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Parent, Phase, Quality,
@@ -38,6 +39,9 @@ impl World<'_> {
         }
         if let Parent::Hedge(p) = call.parent {
             self.retire(sched, h);
+            if let Some(pc) = self.calls.get_mut(p) {
+                pc.cause = call.cause;
+            }
             return self.on_attempt_done(sched, p, outcome, quality, call.hint);
         }
         self.abort_kids(sched, h);
@@ -47,6 +51,8 @@ impl World<'_> {
         {
             sched.cancel(t);
         }
+        let cause =
+            FailReason::of(outcome, FailReason::from_index(call.cause as usize)).index() as u8;
         let client = &mut self.clients[ci];
         if !call.replay
             && let Some(b) = &mut client.budget
@@ -84,10 +90,18 @@ impl World<'_> {
         self.unlink(h, &call);
         self.calls.remove(h);
         match call.parent {
-            Parent::Request(r) => self.on_call_done(sched, r, call.critical, outcome, quality),
-            Parent::User { workload, client } => {
-                self.on_user_done(sched, workload, client, call.started, outcome, quality)
+            Parent::Request(r) => {
+                self.on_call_done(sched, r, call.critical, outcome, quality, cause)
             }
+            Parent::User { workload, client } => self.on_user_done(
+                sched,
+                workload,
+                client,
+                call.started,
+                outcome,
+                quality,
+                cause,
+            ),
             Parent::Outbox {
                 client,
                 intent,

@@ -64,6 +64,7 @@ impl World<'_> {
             inst: parent.pin,
             breaker: crate::sim::state::NONE,
             hint: None,
+            cause: 0,
             attempt_req: None,
             attempt_timer: None,
             call_timer: None,

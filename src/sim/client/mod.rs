@@ -99,6 +99,7 @@ impl World<'_> {
             inst: pin,
             breaker: NONE,
             hint: None,
+            cause: 0,
             attempt_req: None,
             attempt_timer: None,
             call_timer: None,
