@@ -34,7 +34,7 @@ mod polly;
 mod resilience4j;
 mod strategy;
 
-pub use aws::{DecorrelatedJitterConfig, JitterConfig};
+pub use aws::{DecorrelatedJitterConfig, JitterConfig, JitterFlavor};
 pub use basic::{ExponentialConfig, FixedConfig, LinearConfig};
 pub use grpc::{GrpcBackoffConfig, GrpcFlavor};
 pub use polly::{DecorrelatedJitterV2Config, PollyBackoffConfig, PollyBackoffType};

@@ -29,9 +29,11 @@ pub enum BackoffConfig {
     Linear(LinearConfig),
     /// `base · multiplier^(n−1)`, capped; no jitter.
     Exponential(ExponentialConfig),
-    /// AWS blog "Full Jitter": `U(0, E(n))`.
+    /// "Full Jitter": `U(0, E(n))`; by default exactly aws-sdk-java-v2's standard
+    /// strategy (see [`JitterConfig`]).
     FullJitter(JitterConfig),
-    /// AWS blog "Equal Jitter": `E(n)/2 + U(0, E(n)/2)`.
+    /// "Equal Jitter": `E(n)/2 + U(0, E(n)/2)`; by default exactly aws-sdk-java-v2's
+    /// `ExponentialDelayWithHalfJitter`.
     EqualJitter(JitterConfig),
     /// AWS blog "Decorrelated Jitter": `min(cap, U(base, 3·prev))`.
     DecorrelatedJitter(DecorrelatedJitterConfig),
@@ -192,8 +194,8 @@ impl Backoff {
             BackoffConfig::Fixed(c) => c.delay,
             BackoffConfig::Linear(c) => c.delay(n),
             BackoffConfig::Exponential(c) => c.delay(exp),
-            BackoffConfig::FullJitter(c) => c.full(exp, rng),
-            BackoffConfig::EqualJitter(c) => c.equal(exp, rng),
+            BackoffConfig::FullJitter(c) => c.full(n, rng),
+            BackoffConfig::EqualJitter(c) => c.equal(n, rng),
             BackoffConfig::DecorrelatedJitter(c) => c.delay(n, &mut state.prev, rng),
             BackoffConfig::DecorrelatedJitterV2(c) => c.delay(n - 1, &mut state.polly, rng),
             BackoffConfig::RandomizedExponential(c) => c.delay(n, &mut state.prev, rng),

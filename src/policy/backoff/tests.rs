@@ -29,6 +29,7 @@ pub(super) fn jitter(base: SimDuration, cap: SimDuration, exponent_offset: i32) 
         base,
         cap,
         exponent_offset,
+        ..Default::default()
     }
 }
 
@@ -75,7 +76,14 @@ mod config {
         );
         assert_eq!(
             parse(r#"backoff = { full_jitter = { base = "1s", cap = "20s" } }"#).unwrap(),
-            BackoffConfig::FullJitter(jitter(secs(1), secs(20), 0))
+            BackoffConfig::FullJitter(jitter(secs(1), secs(20), -1))
+        );
+        assert_eq!(
+            parse(r#"backoff = { full_jitter = { flavor = "continuous" } }"#).unwrap(),
+            BackoffConfig::FullJitter(JitterConfig {
+                flavor: JitterFlavor::Continuous,
+                ..Default::default()
+            })
         );
         for shape in [
             r#"backoff = { equal_jitter = { base = "1s", cap = "20s", exponent_offset = -1 } }"#,
@@ -118,6 +126,13 @@ mod config {
             (secs(2), PollyBackoffType::Constant, false)
         );
         assert_eq!(GrpcBackoffConfig::default().flavor, GrpcFlavor::Jitter20pct);
+        // aws-sdk-java-v2 DefaultRetryStrategy: BASE_DELAY 100 ms, MAX_BACKOFF 20 s,
+        // exponent attempt − 2 (retry − 1), whole milliseconds.
+        let j = JitterConfig::default();
+        assert_eq!(
+            (j.base, j.cap, j.exponent_offset, j.flavor),
+            (ms(100), secs(20), -1, JitterFlavor::AwsJavaV2)
+        );
     }
 
     #[test]
