@@ -3,13 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limits, twenty, two_hundred};
+use super::{WindowSetting, check_limits, twenty, two_hundred};
 use crate::policy::ConfigError;
 use crate::time::SimDuration;
 
 /// Config of an [`AimdLimit`]; in TOML
-/// `{ aimd = { initial_limit = 20, min_limit = 20, max_limit = 200, backoff_ratio = 0.9, timeout = "5s" } }`
-/// (these are the defaults).
+/// `{ aimd = { initial_limit = 20, min_limit = 20, max_limit = 200, backoff_ratio = 0.9, timeout = "5s", window = false } }`
+/// (these are the defaults: AIMD reacts to every drop, so by default it sees every call).
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AimdConfig {
@@ -28,6 +28,14 @@ pub struct AimdConfig {
     /// An RTT strictly above this counts as a drop, default `"5s"`; more than zero.
     #[serde(default = "default_aimd_timeout")]
     pub timeout: SimDuration,
+    /// Sample through a `WindowedLimit`: default `false` (every call is a sample);
+    /// `true` or a table for [`WindowConfig`](super::WindowConfig).
+    #[serde(default = "per_sample")]
+    pub window: WindowSetting,
+}
+
+fn per_sample() -> WindowSetting {
+    WindowSetting::PerSample
 }
 
 fn default_backoff_ratio() -> f64 {
@@ -45,6 +53,7 @@ impl Default for AimdConfig {
             max_limit: 200,
             backoff_ratio: default_backoff_ratio(),
             timeout: default_aimd_timeout(),
+            window: per_sample(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limits, twenty, two_hundred};
+use super::{WindowSetting, check_limits, twenty, two_hundred, windowed};
 use crate::policy::ConfigError;
 use crate::time::SimDuration;
 
@@ -35,6 +35,10 @@ pub struct Gradient2Config {
     /// 1.5; at least 1.
     #[serde(default = "default_rtt_tolerance")]
     pub rtt_tolerance: f64,
+    /// Sample through a `WindowedLimit`: default on with the library's window settings
+    /// ([`WindowConfig`](super::WindowConfig)); `false` feeds every call to the algorithm.
+    #[serde(default = "windowed")]
+    pub window: WindowSetting,
 }
 
 fn default_g2_smoothing() -> f64 {
@@ -60,6 +64,7 @@ impl Default for Gradient2Config {
             queue_size: 4,
             long_window: 600,
             rtt_tolerance: 1.5,
+            window: windowed(),
         }
     }
 }

@@ -1,11 +1,16 @@
 //! The algorithms behind one enum ([`ConcurrencyLimitConfig`] as written, [`LimitAlgorithm`]
 //! validated) and Netflix's `SimpleLimiter` ([`SimpleLimiter`]) that admits against the
-//! current limit and feeds every completed call back as a sample.
+//! current limit and feeds every completed call back as a sample — straight to the
+//! algorithm, or through a [`WindowedLimit`] when the algorithm's `window` says so (the
+//! default for Vegas and Gradient2).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{AimdConfig, AimdLimit, Gradient2Config, Gradient2Limit, VegasConfig, VegasLimit};
+use super::{
+    AimdConfig, AimdLimit, Gradient2Config, Gradient2Limit, VegasConfig, VegasLimit, WindowSetting,
+    WindowedLimit,
+};
 use crate::policy::ConfigError;
 use crate::time::{SimDuration, SimTime};
 
@@ -26,6 +31,17 @@ pub enum ConcurrencyLimitConfig {
 impl Default for ConcurrencyLimitConfig {
     fn default() -> Self {
         ConcurrencyLimitConfig::Vegas(VegasConfig::default())
+    }
+}
+
+impl ConcurrencyLimitConfig {
+    /// How the algorithm is sampled: its `window` key.
+    pub fn window(&self) -> WindowSetting {
+        match self {
+            ConcurrencyLimitConfig::Aimd(c) => c.window,
+            ConcurrencyLimitConfig::Vegas(c) => c.window,
+            ConcurrencyLimitConfig::Gradient2(c) => c.window,
+        }
     }
 }
 
@@ -95,7 +111,8 @@ pub struct Permit {
 }
 
 /// Netflix `SimpleLimiter` (§8.1): admit while `inflight < limit`, no queue; every
-/// completion feeds the algorithm, which moves the limit.
+/// completion is a sample, fed to the algorithm directly or through its
+/// [`WindowedLimit`] (one averaged sample per window), and the algorithm moves the limit.
 ///
 /// ```
 /// use cascade::policy::concurrency_limit::{AimdConfig, ConcurrencyLimitConfig, SimpleLimiter};
@@ -113,17 +130,29 @@ pub struct Permit {
 #[derive(Clone, Copy, Debug)]
 pub struct SimpleLimiter {
     algorithm: LimitAlgorithm,
+    window: Option<WindowedLimit>,
     inflight: u32,
 }
 
 impl SimpleLimiter {
-    /// Builds the limiter around the configured algorithm.
+    /// Builds the limiter around the configured algorithm and its sampling window.
+    /// Errors name the field under its tag (`vegas.window.window_size`).
     pub fn new<R: Rng + ?Sized>(
         config: ConcurrencyLimitConfig,
         rng: &mut R,
     ) -> Result<Self, ConfigError> {
+        let tag = match config {
+            ConcurrencyLimitConfig::Aimd(_) => "aimd",
+            ConcurrencyLimitConfig::Vegas(_) => "vegas",
+            ConcurrencyLimitConfig::Gradient2(_) => "gradient2",
+        };
+        let window = match config.window().config() {
+            Some(c) => Some(WindowedLimit::new(c).map_err(|e| e.within("window").within(tag))?),
+            None => None,
+        };
         Ok(SimpleLimiter {
             algorithm: LimitAlgorithm::new(config, rng)?,
+            window,
             inflight: 0,
         })
     }
@@ -158,8 +187,17 @@ impl SimpleLimiter {
 
     fn release<R: Rng + ?Sized>(&mut self, now: SimTime, p: Permit, drop: bool, rng: &mut R) {
         self.inflight = self.inflight.saturating_sub(1);
-        self.algorithm
-            .on_sample(now - p.start, p.inflight, drop, rng);
+        let rtt = now - p.start;
+        match &mut self.window {
+            None => {
+                self.algorithm.on_sample(rtt, p.inflight, drop, rng);
+            }
+            Some(w) => {
+                if let Some(s) = w.on_sample(p.start, rtt, p.inflight, drop) {
+                    self.algorithm.on_sample(s.rtt, s.inflight, s.did_drop, rng);
+                }
+            }
+        }
     }
 
     /// The current limit.
@@ -286,6 +324,118 @@ mod tests {
                     prop_assert!(lim.limit() >= 1 && lim.limit() <= 8);
                 }
             }
+        }
+    }
+
+    mod windowing {
+        use super::*;
+        use crate::policy::concurrency_limit::{WindowConfig, WindowedLimit};
+
+        fn vegas(window: WindowSetting) -> ConcurrencyLimitConfig {
+            ConcurrencyLimitConfig::Vegas(VegasConfig {
+                window,
+                ..Default::default()
+            })
+        }
+
+        /// Runs `n` calls back to back, call `i` taking `rtt(i)` and each starting when the
+        /// previous one ended; each is admitted with the limiter full (`inflight = limit`),
+        /// so no sample is app-limited.
+        fn drive(
+            lim: &mut SimpleLimiter,
+            r: &mut ChaCha8Rng,
+            n: u64,
+            rtt: impl Fn(u64) -> SimDuration,
+        ) {
+            let mut now = t_ms(0);
+            for i in 0..n {
+                let mut held = Vec::new();
+                while let Some(p) = lim.try_acquire(now) {
+                    held.push(p);
+                }
+                let last = held.pop().unwrap(); // admitted with `limit` in flight
+                for p in held {
+                    lim.on_ignore(p);
+                }
+                now += rtt(i);
+                lim.on_success(now, last, r);
+            }
+        }
+
+        #[test]
+        fn vegas_and_gradient2_sample_through_the_library_default_window() {
+            assert_eq!(
+                VegasConfig::default().window,
+                WindowSetting::Windowed(WindowConfig::default())
+            );
+            assert_eq!(
+                Gradient2Config::default().window,
+                WindowSetting::Windowed(WindowConfig::default())
+            );
+            assert_eq!(AimdConfig::default().window, WindowSetting::PerSample);
+            let ConcurrencyLimitConfig::Vegas(v) =
+                toml::from_str("vegas = { window = false }").unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(v.window, WindowSetting::PerSample);
+        }
+
+        #[test]
+        fn the_limit_moves_only_when_a_full_window_closes() {
+            let mut r = rng();
+            let cfg = ConcurrencyLimitConfig::Gradient2(Gradient2Config::default());
+            let mut lim = SimpleLimiter::new(cfg, &mut r).unwrap();
+            // Replay the same calls by hand through the library's code path:
+            // WindowedLimit.onSample, then Gradient2Limit.onSample with the window's sample.
+            let mut window = WindowedLimit::new(WindowConfig::default()).unwrap();
+            let mut g2 = Gradient2Limit::new(Gradient2Config::default()).unwrap();
+            let mut changes = 0;
+            for i in 0..60u64 {
+                let start = t_ms(100 * i);
+                let end = start + ms(40 + i % 7);
+                let p = lim.try_acquire(start).unwrap();
+                let before = lim.limit();
+                lim.on_success(end, p, &mut r);
+                if let Some(s) = window.on_sample(start, end - start, p.inflight, false) {
+                    g2.on_sample(s.rtt, s.inflight);
+                }
+                assert_eq!(lim.limit(), g2.limit(), "call {i}");
+                changes += usize::from(lim.limit() != before);
+            }
+            // 6 s of calls: the first sample closes a 1-sample window, then one window a
+            // second; each is app-limited here (1 in flight < L / 2), so nothing moves.
+            assert_eq!(changes, 0);
+        }
+
+        #[test]
+        fn an_error_names_the_window_field_under_its_tag() {
+            let cfg: ConcurrencyLimitConfig =
+                toml::from_str("vegas = { window = { window_size = 5 } }").unwrap();
+            let e = SimpleLimiter::new(cfg, &mut rng()).unwrap_err();
+            assert_eq!(e.field, "vegas.window.window_size");
+        }
+
+        #[test]
+        fn per_sample_vegas_reads_service_time_variance_as_queueing() {
+            // Service times vary by themselves (exponential work): one call in 50 takes
+            // 1 ms, the others 50 ms. Per sample, Vegas keeps 1 ms as its no-load RTT and
+            // reads every ordinary call as a queue of ceil(L · 0.98) > beta = 6: the
+            // decrease branch fires on every sample until L = 6, where the queue (≤ L) can
+            // no longer exceed beta and the "sweet spot" holds it.
+            let rtt = |i: u64| if i.is_multiple_of(50) { ms(1) } else { ms(50) };
+            let mut r = rng();
+            let mut per_sample =
+                SimpleLimiter::new(vegas(WindowSetting::PerSample), &mut r).unwrap();
+            drive(&mut per_sample, &mut r, 40, rtt);
+            assert_eq!(per_sample.limit(), 6);
+            // Through the window the same calls average 47.5–50 ms every second: little
+            // queueing is seen and the limit grows.
+            let mut r = rng();
+            let windowed = WindowSetting::Windowed(WindowConfig::default());
+            let mut lim = SimpleLimiter::new(vegas(windowed), &mut r).unwrap();
+            drive(&mut lim, &mut r, 400, rtt);
+            assert!(lim.limit() > 20, "windowed Vegas: {}", lim.limit());
         }
     }
 }

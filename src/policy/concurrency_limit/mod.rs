@@ -21,23 +21,35 @@
 //! - while callers use less than half the limit ("app-limited") the limits do not grow,
 //!   so a burst after a quiet period meets the old limit.
 //!
+//! - fed every call's own RTT, the delay-based algorithms mistake service-time variance
+//!   for queueing: per-sample Vegas keeps the fastest call it ever saw as its no-load RTT
+//!   and shrinks to a limit of 6 on a healthy service. That is why Vegas and Gradient2
+//!   sample through a [`WindowedLimit`] by default (one averaged sample per second, the
+//!   library's window settings; `window = false` restores per-call samples, as the
+//!   library's bare `SimpleLimiter` default has them). AIMD, which reacts to drops, sees
+//!   every call by default.
+//!
 //! The limiter passes each algorithm the in-flight count **at acquire time, including the
 //! call itself** (Netflix's `inflightAtStart`), carried in the [`Permit`] the driver keeps
-//! per call. Vegas's probe jitter takes the caller's RNG (one `U(0.5, 1)` draw at
-//! construction and one per probe); the other algorithms draw nothing.
+//! per call; through a window, the largest such count in the window. Vegas's probe jitter
+//! takes the caller's RNG (one `U(0.5, 1)` draw at construction and one per probe, which
+//! counts samples the algorithm sees, i.e. windows when windowed); the other algorithms
+//! draw nothing.
 //!
-//! Files: one per algorithm (`aimd`, `vegas`, `gradient2`) and `limiter` (the config enum,
-//! [`LimitAlgorithm`] and [`SimpleLimiter`]).
+//! Files: one per algorithm (`aimd`, `vegas`, `gradient2`), `windowed` (the sampling
+//! window) and `limiter` (the config enum, [`LimitAlgorithm`] and [`SimpleLimiter`]).
 
 mod aimd;
 mod gradient2;
 mod limiter;
 mod vegas;
+mod windowed;
 
 pub use aimd::{AimdConfig, AimdLimit};
 pub use gradient2::{Gradient2Config, Gradient2Limit};
 pub use limiter::{ConcurrencyLimitConfig, LimitAlgorithm, Permit, SimpleLimiter};
 pub use vegas::{VegasConfig, VegasLimit, lg};
+pub use windowed::{WindowConfig, WindowSample, WindowSetting, WindowedLimit};
 
 use crate::policy::ConfigError;
 
@@ -46,6 +58,9 @@ fn twenty() -> u32 {
 }
 fn two_hundred() -> u32 {
     200
+}
+fn windowed() -> WindowSetting {
+    WindowSetting::Windowed(WindowConfig::default())
 }
 
 fn check_limits(initial: u32, min: u32, max: u32, max_name: &str) -> Result<(), ConfigError> {

@@ -4,7 +4,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::twenty;
+use super::{WindowSetting, twenty, windowed};
 use crate::policy::ConfigError;
 use crate::time::SimDuration;
 
@@ -28,6 +28,11 @@ pub struct VegasConfig {
     /// `U(0.5, 1)`; default 30, at least 1.
     #[serde(default = "default_probe_multiplier")]
     pub probe_multiplier: u32,
+    /// Sample through a `WindowedLimit`: default on with the library's window settings
+    /// ([`WindowConfig`](super::WindowConfig)); `false` feeds every call to the algorithm (the library's bare
+    /// `SimpleLimiter` default), which misreads service-time variance as queueing.
+    #[serde(default = "windowed")]
+    pub window: WindowSetting,
 }
 
 fn default_vegas_max() -> u32 {
@@ -47,6 +52,7 @@ impl Default for VegasConfig {
             max_concurrency: 1000,
             smoothing: 1.0,
             probe_multiplier: 30,
+            window: windowed(),
         }
     }
 }
