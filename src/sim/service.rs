@@ -91,6 +91,11 @@ impl World<'_> {
                         self.reject(sched, h, RejectReason::RateLimited);
                         return;
                     }
+                    RateDecision::RefusedAt(t) => {
+                        // Resilience4j parks the caller for its whole timeout, then refuses.
+                        self.reject_after(sched, h, RejectReason::RateLimited, t - now);
+                        return;
+                    }
                 }
             }
         }
@@ -127,11 +132,21 @@ impl World<'_> {
     }
 
     fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason) {
-        let now = sched.now();
+        self.reject_after(sched, h, why, SimDuration::ZERO);
+    }
+
+    /// Rejects a request `wait` from now (counted then): a caller parked at the front door.
+    fn reject_after(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        why: RejectReason,
+        wait: SimDuration,
+    ) {
         let svc = self.requests.get(h).unwrap().service;
-        let b = self.metrics.index(now);
+        let b = self.metrics.index(sched.now() + wait);
         self.metrics.services[svc as usize].buckets[b].rejected[reason_index(why)] += 1;
-        self.respond(sched, h, Outcome::Rejected(why), Quality::Full);
+        self.respond_after(sched, h, Outcome::Rejected(why), Quality::Full, wait);
     }
 
     /// Starts queued requests of one instance while its workers are free.
@@ -344,7 +359,21 @@ impl World<'_> {
         outcome: Outcome,
         quality: Quality,
     ) {
+        self.respond_after(sched, h, outcome, quality, SimDuration::ZERO);
+    }
+
+    /// [`Self::respond`], the answer leaving `wait` from now (a request that holds no
+    /// worker and no limiter permit, parked at the front door).
+    fn respond_after(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        outcome: Outcome,
+        quality: Quality,
+        wait: SimDuration,
+    ) {
         let req = self.requests.remove(h).unwrap();
+        debug_assert!(wait.is_zero() || (req.permit.is_none() && req.started.is_none()));
         if let Some(p) = req.permit {
             // The concurrency limit learns from every request it admitted: an answer is an
             // RTT sample, a drop by the queue or the deadline is a load signal, an injected
@@ -365,7 +394,7 @@ impl World<'_> {
             None => SimDuration::ZERO,
         };
         sched.schedule_in(
-            delay,
+            delay + wait,
             Ev::Respond {
                 call: req.origin,
                 attempt: req.attempt,
