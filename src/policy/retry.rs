@@ -106,6 +106,9 @@ impl RetryOn {
     }
 }
 
+/// gRPC A6 "Limits on Retries and Hedges": the client-side maximum of `maxAttempts`.
+pub const GRPC_MAX_ATTEMPTS: u32 = 5;
+
 fn default_retry_on() -> Vec<RetryOn> {
     vec![RetryOn::Timeout, RetryOn::ServerError, RetryOn::Rejected]
 }
@@ -120,6 +123,11 @@ fn default_retry_on() -> Vec<RetryOn> {
 /// defaults), retry on timeouts, server errors and every rejection (Resilience4j retries
 /// every exception, including `CallNotPermittedException` and `BulkheadFullException`),
 /// Retry-After ignored, no total time budget.
+///
+/// **gRPC**: a retry whose backoff is `{ grpc = { … } }` is a gRPC A6 `retryPolicy`, and
+/// gRPC clients clamp its `maxAttempts` to 5 ("higher values will be treated as equal to
+/// the maximum value by the client implementation"; the channel argument that changes the
+/// limit is not modelled): `max_attempts = 8` there makes 5 attempts.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
@@ -257,6 +265,11 @@ impl Retry {
                 .ok_or_else(|| ConfigError::new("max_retries", "is too large"))?,
             (None, None) => 3,
         };
+        let max_attempts = if matches!(config.backoff, BackoffConfig::Grpc(_)) {
+            max_attempts.min(GRPC_MAX_ATTEMPTS)
+        } else {
+            max_attempts
+        };
         let backoff = Backoff::new(config.backoff).map_err(|e| e.within("backoff"))?;
         Ok(Retry {
             max_attempts,
@@ -267,7 +280,7 @@ impl Retry {
         })
     }
 
-    /// Total attempts allowed, including the first.
+    /// Total attempts allowed, including the first (clamped to 5 for a gRPC retry policy).
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
@@ -728,6 +741,37 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    mod grpc_preset {
+        use super::*;
+        use crate::policy::backoff::GrpcBackoffConfig;
+
+        fn grpc(f: impl FnOnce(&mut RetryConfig)) -> Retry {
+            let mut cfg = RetryConfig {
+                backoff: BackoffConfig::Grpc(GrpcBackoffConfig::default()),
+                ..Default::default()
+            };
+            f(&mut cfg);
+            retry(cfg)
+        }
+
+        #[test]
+        fn max_attempts_above_five_is_treated_as_five() {
+            let r = grpc(|c| c.max_attempts = Some(8));
+            assert_eq!(r.max_attempts(), 5);
+            assert_eq!(
+                attempts_until_give_up(&r, Outcome::ServerError),
+                (5, AttemptsExhausted)
+            );
+            assert_eq!(grpc(|c| c.max_retries = Some(9)).max_attempts(), 5);
+            assert_eq!(grpc(|c| c.max_attempts = Some(4)).max_attempts(), 4);
+        }
+
+        #[test]
+        fn other_backoffs_are_not_clamped() {
+            assert_eq!(with(|c| c.max_attempts = Some(8)).max_attempts(), 8);
         }
     }
 }

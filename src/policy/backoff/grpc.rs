@@ -22,7 +22,8 @@ pub enum GrpcFlavor {
 /// `{ grpc = { initial_backoff = "100ms", max_backoff = "1s", backoff_multiplier = 2.0,
 /// flavor = "jitter_20pct" } }`: with `b = min(initial · multiplier^(n−1), max)` for retry
 /// `n` (1-based). gRPC has no defaults (the fields are required in a service config); the
-/// defaults here are the A6 example values: 100 ms, 1 s, 2.0, the 2024 flavor.
+/// defaults here are the A6 example values: 100 ms, 1 s, 2.0, the 2024 flavor. A retry
+/// with this backoff is a gRPC `retryPolicy`: its `max_attempts` is clamped to 5.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcBackoffConfig {

@@ -224,8 +224,15 @@ impl Default for TimeWindowConfig {
 }
 
 /// Hystrix 1.5 breaker. Defaults: `request_volume = 20`, `error_percentage = 50`,
-/// `rolling_window = "10s"`, `health_interval = "500ms"`, `sleep_window = "5s"`. All
-/// durations are whole milliseconds, as Hystrix's properties are.
+/// `rolling_window = "10s"`, `health_interval = "500ms"`, `sleep_window = "5s"`,
+/// `execution_timeout = "1s"`, `timeout_enabled = true`. All durations are whole
+/// milliseconds, as Hystrix's properties are.
+///
+/// A Hystrix command always runs under its own execution timeout (1 s by default), which
+/// is what keeps a hung trial call from holding the breaker half-open: it times out and
+/// counts as a failure. The breaker does not run that timer itself; it exposes it as
+/// [`CircuitBreakerConfig::implied_timeout`] for the driver to apply when the client has
+/// no explicit timeout.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HystrixConfig {
@@ -245,6 +252,13 @@ pub struct HystrixConfig {
     /// `circuitBreaker.sleepWindowInMilliseconds`: time open before the single trial.
     #[serde(default = "default_sleep_window")]
     pub sleep_window: SimDuration,
+    /// `execution.isolation.thread.timeoutInMilliseconds`: the command's timeout (at least
+    /// 1 ms).
+    #[serde(default = "default_execution_timeout")]
+    pub execution_timeout: SimDuration,
+    /// `execution.timeout.enabled`: whether `execution_timeout` applies.
+    #[serde(default = "yes")]
+    pub timeout_enabled: bool,
 }
 
 impl Default for HystrixConfig {
@@ -255,6 +269,8 @@ impl Default for HystrixConfig {
             rolling_window: default_rolling_window(),
             health_interval: default_health_interval(),
             sleep_window: default_sleep_window(),
+            execution_timeout: default_execution_timeout(),
+            timeout_enabled: true,
         }
     }
 }
@@ -318,6 +334,12 @@ fn default_health_interval() -> SimDuration {
 }
 fn default_sleep_window() -> SimDuration {
     SimDuration::from_secs(5)
+}
+fn default_execution_timeout() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+fn yes() -> bool {
+    true
 }
 fn default_failure_ratio() -> f64 {
     0.1
@@ -442,6 +464,18 @@ fn whole_ms(field: &str, d: SimDuration) -> Result<u64, ConfigError> {
 }
 
 impl CircuitBreakerConfig {
+    /// The timeout the configured library puts on every call by itself, if any: the
+    /// Hystrix preset's `execution_timeout` (1 s by default) unless `timeout_enabled` is
+    /// false. Resilience4j's and Polly's breakers carry none (Resilience4j's `TimeLimiter`
+    /// and Polly's timeout strategy are separate decorators). The driver applies it to a
+    /// client that has no explicit `timeout`; an explicit one wins.
+    pub fn implied_timeout(&self) -> Option<SimDuration> {
+        self.hystrix
+            .as_ref()
+            .filter(|h| h.timeout_enabled)
+            .map(|h| h.execution_timeout)
+    }
+
     /// Checks the config and derives the settings the state machine runs on.
     pub(crate) fn validate(&self) -> Result<Settings, ConfigError> {
         let kind = self.kind()?;
@@ -652,6 +686,9 @@ impl CircuitBreakerConfig {
             let buckets = u32::try_from(buckets)
                 .map_err(|_| within(err("rolling_window", "holds too many health buckets")))?;
             let sleep_window_ms = whole_ms("sleep_window", h.sleep_window).map_err(within)?;
+            if whole_ms("execution_timeout", h.execution_timeout).map_err(within)? == 0 {
+                return Err(within(err("execution_timeout", "must be at least 1ms")));
+            }
             return Ok(Kind::Hystrix(HystrixRules {
                 request_volume: h.request_volume,
                 error_percentage: h.error_percentage,
@@ -808,6 +845,29 @@ mod tests {
         }
 
         #[test]
+        fn only_the_hystrix_preset_implies_a_timeout() {
+            let c = |s: &str| toml::from_str::<CircuitBreakerConfig>(s).unwrap();
+            // HystrixCommandProperties: execution.isolation.thread.timeoutInMilliseconds
+            // 1000, execution.timeout.enabled true.
+            assert_eq!(c("hystrix = {}").implied_timeout(), Some(secs(1)));
+            assert_eq!(
+                c("hystrix = { execution_timeout = \"250ms\" }").implied_timeout(),
+                Some(ms(250))
+            );
+            assert_eq!(
+                c("hystrix = { timeout_enabled = false }").implied_timeout(),
+                None
+            );
+            for other in [
+                "count_window = {}",
+                "polly = {}",
+                "consecutive = { failures = 3 }",
+            ] {
+                assert_eq!(c(other).implied_timeout(), None, "{other}");
+            }
+        }
+
+        #[test]
         fn ignore_beats_record() {
             let s =
                 parse("consecutive = { failures = 3 }\nignore = [\"timeout\", \"client_error\"]")
@@ -905,6 +965,14 @@ mod tests {
                 (
                     "hystrix = { sleep_window = \"1500us\" }",
                     "hystrix.sleep_window",
+                ),
+                (
+                    "hystrix = { execution_timeout = \"0s\" }",
+                    "hystrix.execution_timeout",
+                ),
+                (
+                    "hystrix = { execution_timeout = \"1500us\" }",
+                    "hystrix.execution_timeout",
                 ),
                 ("hystrix = {}\nwait_open = \"1s\"", "wait_open"),
                 ("polly = {}\nhalf_open_calls = 2", "half_open_calls"),
