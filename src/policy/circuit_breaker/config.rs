@@ -29,8 +29,25 @@ pub const DEFAULT_HALF_OPEN_CALLS: u32 = 10;
 /// Defaults (Resilience4j's unless noted): `wait_open = "60s"`, no open-wait growth,
 /// `half_open_calls = 10`, `max_wait_half_open = "0s"` (disabled),
 /// `after_max_wait_half_open = "open"`, `automatic_transition = false`,
-/// `record = ["timeout", "server_error", "rejected"]`, `ignore = []`.
+/// `record_on = ["timeout", "server_error", "rejected"]`, `ignore = []`.
 /// [`Default`] is Resilience4j's default breaker: a 100-call count window.
+///
+/// # Which outcomes count (`record_on`, `ignore`)
+/// The mapping to Resilience4j's `CircuitBreakerConfig` (semantics §1.2):
+/// - `record_on` is `recordExceptions`: the outcome classes recorded as failures;
+/// - `ignore` is `ignoreExceptions`: recorded as neither (a half-open probe slot is
+///   given back); ignore beats record, as the library checks it first;
+/// - an outcome in neither list counts as a **success**, as an exception that is neither
+///   recorded nor ignored does in Resilience4j.
+///
+/// So by default a client error (the caller's own mistake) is not recorded as a failure:
+/// it counts as a success (and is ignored by the Hystrix preset, whose `BAD_REQUEST` is
+/// left out of the health counts). Resilience4j's *own* default, an empty
+/// `recordExceptions`, records every exception; for an HTTP client that throws on a 4xx
+/// that includes client errors, which is `record_on = ["timeout", "server_error",
+/// "client_error", "rejected"]` (for Hystrix: a command that throws an ordinary exception,
+/// not `HystrixBadRequestException`, on a 4xx). `record` is accepted as an alias of
+/// `record_on`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreakerConfig {
@@ -77,9 +94,10 @@ pub struct CircuitBreakerConfig {
     /// of the wait instead of the next call doing it (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_transition: Option<bool>,
-    /// Outcomes that count as failures (default all three). `client_error` is not allowed.
-    #[serde(default = "default_record")]
-    pub record: Vec<OutcomeKind>,
+    /// Outcomes that count as failures (`recordExceptions`; default timeouts, server errors
+    /// and rejections). Listing `client_error` records client errors too.
+    #[serde(default = "default_record", alias = "record")]
+    pub record_on: Vec<OutcomeKind>,
     /// Outcomes that count as neither success nor failure (default none). Ignore beats record.
     #[serde(default)]
     pub ignore: Vec<OutcomeKind>,
@@ -100,7 +118,7 @@ impl Default for CircuitBreakerConfig {
             max_wait_half_open: None,
             after_max_wait_half_open: None,
             automatic_transition: None,
-            record: default_record(),
+            record_on: default_record(),
             ignore: Vec::new(),
         }
     }
@@ -114,7 +132,7 @@ fn default_record() -> Vec<OutcomeKind> {
     ]
 }
 
-/// An outcome class named in `record` / `ignore`.
+/// An outcome class named in `record_on` / `ignore`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
@@ -122,7 +140,7 @@ pub enum OutcomeKind {
     Timeout,
     /// [`Outcome::ServerError`](crate::policy::Outcome::ServerError).
     ServerError,
-    /// [`Outcome::ClientError`](crate::policy::Outcome::ClientError) (only in `ignore`).
+    /// [`Outcome::ClientError`](crate::policy::Outcome::ClientError): a success unless listed.
     ClientError,
     /// Any [`Outcome::Rejected`](crate::policy::Outcome::Rejected).
     Rejected,
@@ -543,16 +561,10 @@ impl CircuitBreakerConfig {
         }
 
         let mut classes = [Class::Success; 4];
-        for k in &self.record {
-            if *k == OutcomeKind::ClientError {
-                return Err(err(
-                    "record",
-                    "client_error cannot count as a failure: the caller's mistake says nothing about the callee's health",
-                ));
-            }
+        for k in &self.record_on {
             classes[kind_index(*k)] = Class::Failure;
         }
-        if matches!(kind, Kind::Hystrix(_)) {
+        if matches!(kind, Kind::Hystrix(_)) && !self.record_on.contains(&OutcomeKind::ClientError) {
             // BAD_REQUEST is excluded from Hystrix health counts.
             classes[kind_index(OutcomeKind::ClientError)] = Class::Ignored;
         }
@@ -868,6 +880,40 @@ mod tests {
         }
 
         #[test]
+        fn record_on_may_record_client_errors_like_resilience4j_s_default() {
+            let all = parse(
+                r#"count_window = {}
+                   record_on = ["timeout", "server_error", "client_error", "rejected"]"#,
+            )
+            .unwrap();
+            assert_eq!(all.classes, [Class::Failure; 4]);
+            // The Hystrix preset too: a command that throws an ordinary exception on a 4xx.
+            let h =
+                parse("hystrix = {}\nrecord_on = [\"server_error\", \"client_error\"]").unwrap();
+            assert_eq!(
+                h.classes,
+                [
+                    Class::Success,
+                    Class::Failure,
+                    Class::Failure,
+                    Class::Success
+                ]
+            );
+            // `record` is the older spelling of the same key.
+            let old = parse("count_window = {}\nrecord = [\"timeout\"]").unwrap();
+            assert_eq!(
+                old.classes,
+                [
+                    Class::Failure,
+                    Class::Success,
+                    Class::Success,
+                    Class::Success
+                ]
+            );
+            assert!(parse("count_window = {}\nrecord = []\nrecord_on = []").is_err());
+        }
+
+        #[test]
         fn ignore_beats_record() {
             let s =
                 parse("consecutive = { failures = 3 }\nignore = [\"timeout\", \"client_error\"]")
@@ -949,7 +995,6 @@ mod tests {
                     "count_window = {}\nwait_open = \"10s\"\nwait_open_multiplier = 2.0\nwait_open_max = \"5s\"",
                     "wait_open_max",
                 ),
-                ("count_window = {}\nrecord = [\"client_error\"]", "record"),
                 (
                     "hystrix = { error_percentage = 0 }",
                     "hystrix.error_percentage",
