@@ -154,11 +154,23 @@ const SCALE: f64 = 1000.0;
 /// Finagle's `RetryBudget`: integer tokens ×1000. Each original request deposits 1000
 /// (0 when `percent_can_retry` is 0), each retry withdraws `trunc(1000 / percent)` (1 when
 /// 0), and a constant reserve of `min_retries_per_sec · ttl_secs · withdrawal` is always
-/// available. Deposits and withdrawals live in a windowed sum of 10 slices of `ttl/10`,
-/// **aligned to the budget's creation** (Finagle's `WindowedAdder` aligns them to its
-/// last rotation; the difference is at most one slice), so an entry made in slice `k`
+/// available. Deposits and withdrawals live in a windowed sum of 10 slices of `ttl/10`
+/// on a fixed grid **aligned to the budget's creation**, so an entry made in slice `k`
 /// expires when slice `k + 10` begins — after between 0.9·ttl and ttl. With zero reserve
 /// and zero percent the budget never allows a retry (Finagle's `Empty`).
+///
+/// **Where this differs from Finagle.** Finagle's leaky bucket is a util `WindowedAdder`
+/// (`TokenBucket.newLeakyBucket`: `WindowedAdder(ttl_ms, 10, nowMs)`, a current slice plus
+/// 9 stored ones) that has no grid: it rotates only when accessed, at the first `add` or
+/// `sum` at least one slice (`ttl/10`) after the last rotation, skips
+/// `floor(elapsed / slice) − 1` stored slices, and restarts the current slice *at that
+/// access* (`old = now()`), dropping the remainder. So its slices drift with the traffic
+/// and stretch when accesses are sparse: with accesses every few milliseconds an entry
+/// lives from 0.9·ttl to about ttl (plus up to ten gaps between accesses); with an access
+/// every 1.9 slices each rotation advances one slice while 1.9 elapse, and an entry can
+/// live almost 2·ttl; an idle gap of 9.9 slices clears only 8 of the 9 stored slices. This
+/// budget keeps the fixed grid (0.9·ttl to ttl always); the two agree when the budget is
+/// touched far more often than every `ttl/10`.
 #[derive(Clone, Debug)]
 pub struct FinagleBudget {
     deposit: i64,

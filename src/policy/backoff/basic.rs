@@ -1,5 +1,7 @@
-//! The deterministic shapes: [`FixedConfig`] (Resilience4j `IntervalFunction.of`, exact),
-//! [`LinearConfig`] and [`ExponentialConfig`] (generic formulas, no library's rounding).
+//! The deterministic shapes: [`FixedConfig`] (Resilience4j `IntervalFunction.of` for whole
+//! milliseconds), [`LinearConfig`] and [`ExponentialConfig`] (generic formulas in
+//! nanoseconds, no library's rounding: Resilience4j's `ofExponentialBackoff` truncates to
+//! whole ms at every step, so it agrees only while every step is a whole number of ms).
 //! No jitter, so no RNG draw: every client that failed together retries together.
 
 use serde::{Deserialize, Serialize};

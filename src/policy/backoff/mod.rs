@@ -15,16 +15,31 @@
 //! history. Backoff alone does not bound the *amount* of retry traffic — that is what retry
 //! budgets (`policy::budget`) are for.
 //!
-//! Every strategy reproduces one library's formula exactly (see
-//! `shared/docs/policy-semantics.md`, §2.3 Resilience4j, §4.1 Polly v8, §5.1 AWS blog,
-//! §6.1 gRPC), including rounding quirks. Each delay consumes exactly one `U[0,1)` draw
-//! from the caller's RNG, except the deterministic strategies (`none`, `immediate`,
-//! `fixed`, `linear`, `exponential`, un-jittered `polly`), which consume none.
+//! Where each formula comes from, and how closely it follows (see
+//! `shared/docs/policy-semantics.md` §2.3 Resilience4j, §4.1 Polly v8, §5.1–5.2 AWS, §6.1
+//! gRPC):
+//! - reproduced from the named code, rounding included: `full_jitter` and `equal_jitter`
+//!   (aws-sdk-java-v2's standard strategy by default, whole milliseconds; the AWS blog's
+//!   simulator and botocore with `flavor = "continuous"`), `decorrelated_jitter` (the
+//!   blog's simulator), `randomized_exponential` (Resilience4j
+//!   `ofExponentialRandomBackoff`, whole ms, its `+1` randomizer), `polly` and
+//!   `decorrelated_jitter_v2` (Polly v8, whole .NET ticks);
+//! - `grpc` follows the gRFC A6 *text* (both revisions), not one language's implementation;
+//! - `fixed`, `linear` and `exponential` are generic shapes in nanoseconds. `fixed` is
+//!   Resilience4j's `IntervalFunction.of` for whole-millisecond delays (Java truncates to
+//!   ms); `exponential` matches Resilience4j's `ofExponentialBackoff` only while every step
+//!   `base · multiplier^k` is a whole number of milliseconds (Java truncates at every
+//!   step); `linear` is no particular library's.
+//!
+//! Each delay consumes exactly one `U[0,1)` draw from the caller's RNG, except the
+//! deterministic strategies (`none`, `immediate`, `fixed`, `linear`, `exponential`,
+//! un-jittered `polly`), which consume none.
 //!
 //! This module must not read a clock or own an RNG.
 //!
 //! Files: `strategy` (the [`BackoffConfig`] enum, [`Backoff`], [`BackoffState`]), one file
-//! per family: `basic` (fixed, linear, exponential), `aws` (the blog's jitters),
+//! per family: `basic` (fixed, linear, exponential), `aws` (full, equal and decorrelated
+//! jitter),
 //! `resilience4j`, `polly`, `grpc`.
 
 mod aws;
