@@ -386,7 +386,10 @@ impl RateLimiter {
     }
 
     /// Asks for `permits` at `now`, waiting at most the configured wait
-    /// (`max_wait` / `timeout_duration`). Call once per attempt, before sending it.
+    /// (`max_wait` / `timeout_duration`). Call once per attempt, before sending it. A token
+    /// bucket that cannot serve in time answers [`RateDecision::Rejected`] (fail now); a
+    /// Resilience4j limiter answers [`RateDecision::RefusedAt`] (fail at that time, after
+    /// parking the caller for its timeout).
     pub fn try_acquire(&mut self, now: SimTime, permits: u32) -> RateDecision {
         match self {
             RateLimiter::TokenBucket(tb) => tb.try_acquire_n(now, permits),

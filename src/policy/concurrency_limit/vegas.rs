@@ -119,8 +119,8 @@ impl VegasLimit {
         })
     }
 
-    /// One completed call (see [`AimdLimit::on_sample`](super::AimdLimit::on_sample)); returns the new limit. A zero
-    /// RTT (which Java rejects with an exception) is ignored.
+    /// One completed call (see [`AimdLimit::on_sample`](super::AimdLimit::on_sample));
+    /// returns the new limit. A zero RTT (which Java rejects with an exception) is ignored.
     pub fn on_sample<R: Rng + ?Sized>(
         &mut self,
         rtt: SimDuration,
