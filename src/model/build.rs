@@ -947,7 +947,8 @@ fn build_client(
         },
     };
     let (timeout, adaptive_timeout) = match c.timeout {
-        None => (None, None),
+        // Hystrix times every command out (execution timeout, 1 s by default).
+        None => (c.breaker.as_ref().and_then(|b| b.implied_timeout()), None),
         Some(AttemptTimeout::Fixed(d)) => (Some(d), None),
         Some(AttemptTimeout::Adaptive(cfg)) => {
             let a = AdaptiveTimeout::new(cfg)

@@ -14,6 +14,8 @@
 //! retries that would have succeeded, and (AWS) it refills slowly, so recovery lags.
 //!
 //! # Driver protocol (the same for all three kinds)
+//! - build with [`RetryBudget::new`], then [`RetryBudget::for_retry`] with the client's
+//!   retry policy (gRPC counts only *retryable* failures);
 //! - [`RetryBudget::on_request`] when an *original* request starts (Finagle deposits);
 //! - [`RetryBudget::on_attempt_outcome`] when *any* attempt ends (gRPC counts here);
 //! - [`RetryBudget::try_acquire_retry`] after the retry policy said `RetryAt` — a refusal
@@ -25,6 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::retry::{Retry, RetryableSet};
 use super::{ConfigError, Outcome};
 use crate::time::{SimDuration, SimTime};
 
@@ -151,11 +154,23 @@ const SCALE: f64 = 1000.0;
 /// Finagle's `RetryBudget`: integer tokens ×1000. Each original request deposits 1000
 /// (0 when `percent_can_retry` is 0), each retry withdraws `trunc(1000 / percent)` (1 when
 /// 0), and a constant reserve of `min_retries_per_sec · ttl_secs · withdrawal` is always
-/// available. Deposits and withdrawals live in a windowed sum of 10 slices of `ttl/10`,
-/// **aligned to the budget's creation** (Finagle's `WindowedAdder` aligns them to its
-/// last rotation; the difference is at most one slice), so an entry made in slice `k`
+/// available. Deposits and withdrawals live in a windowed sum of 10 slices of `ttl/10`
+/// on a fixed grid **aligned to the budget's creation**, so an entry made in slice `k`
 /// expires when slice `k + 10` begins — after between 0.9·ttl and ttl. With zero reserve
 /// and zero percent the budget never allows a retry (Finagle's `Empty`).
+///
+/// **Where this differs from Finagle.** Finagle's leaky bucket is a util `WindowedAdder`
+/// (`TokenBucket.newLeakyBucket`: `WindowedAdder(ttl_ms, 10, nowMs)`, a current slice plus
+/// 9 stored ones) that has no grid: it rotates only when accessed, at the first `add` or
+/// `sum` at least one slice (`ttl/10`) after the last rotation, skips
+/// `floor(elapsed / slice) − 1` stored slices, and restarts the current slice *at that
+/// access* (`old = now()`), dropping the remainder. So its slices drift with the traffic
+/// and stretch when accesses are sparse: with accesses every few milliseconds an entry
+/// lives from 0.9·ttl to about ttl (plus up to ten gaps between accesses); with an access
+/// every 1.9 slices each rotation advances one slice while 1.9 elapse, and an entry can
+/// live almost 2·ttl; an idle gap of 9.9 slices clears only 8 of the 9 stored slices. This
+/// budget keeps the fixed grid (0.9·ttl to ttl always); the two agree when the budget is
+/// touched far more often than every `ttl/10`.
 #[derive(Clone, Debug)]
 pub struct FinagleBudget {
     deposit: i64,
@@ -256,17 +271,26 @@ impl FinagleBudget {
 }
 
 /// gRPC `retryThrottling`, in exact integer milli-tokens: starts full; −1 token per failed
-/// attempt (any failure other than a client error), +`token_ratio` per success (capped);
-/// a retry may be sent only while `tokens > max_tokens / 2`. Never blocks. With 10 tokens
-/// and ratio 0.1, five straight failures (10 → 5) stop retries and a single success
-/// (5.1 > 5) re-enables them. In steady state the tokens drain, and retries end up
-/// throttled, whenever there are fewer than `1/token_ratio` successes per failure.
+/// attempt, +`token_ratio` per success (capped); a retry may be sent only while
+/// `tokens > max_tokens / 2`. Never blocks. With 10 tokens and ratio 0.1, five straight
+/// failures (10 → 5) stop retries and a single success (5.1 > 5) re-enables them. In
+/// steady state the tokens drain, and retries end up throttled, whenever there are fewer
+/// than `1/token_ratio` successes per failure.
+///
+/// A6: "The only RPCs that are counted as failures for the throttling policy are RPCs
+/// that fail with a status code that qualifies as a retryable or non-fatal status code,
+/// or that receive a pushback response indicating not to retry" — so only outcomes in the
+/// retry policy's `retry_on` take a token ([`RetryBudget::counting_failures_as`]; by
+/// default the default `retry_on`: timeouts, server errors, rejections), a pushback "do
+/// not retry" takes one whatever its status ([`RetryBudget::on_pushback_stop`]), and any
+/// other status (a client error, by default) leaves the tokens alone.
 #[derive(Clone, Debug)]
 pub struct GrpcThrottle {
     max_milli: u32,
     ratio_milli: u32,
     tokens_milli: u32,
     counting: GrpcCounting,
+    failures: RetryableSet,
     exhausted: u64,
 }
 
@@ -295,18 +319,21 @@ impl GrpcThrottle {
             ratio_milli,
             tokens_milli: config.max_tokens * 1000,
             counting: config.counting,
+            failures: RetryableSet::default(),
             exhausted: 0,
         })
     }
 
     fn record(&mut self, outcome: Outcome) {
-        match outcome {
-            Outcome::Success => {
-                self.tokens_milli = (self.tokens_milli + self.ratio_milli).min(self.max_milli);
-            }
-            Outcome::ClientError => {}
-            _ => self.tokens_milli = self.tokens_milli.saturating_sub(1000),
+        if outcome.is_success() {
+            self.tokens_milli = (self.tokens_milli + self.ratio_milli).min(self.max_milli);
+        } else if self.failures.contains(outcome) {
+            self.take_one();
         }
+    }
+
+    fn take_one(&mut self) {
+        self.tokens_milli = self.tokens_milli.saturating_sub(1000);
     }
 
     /// Whether a retry may be sent now: `tokens > max_tokens / 2` (strictly).
@@ -436,6 +463,33 @@ impl RetryBudget {
             RetryBudgetConfig::Grpc(c) => RetryBudget::Grpc(GrpcThrottle::new(c)?),
             RetryBudgetConfig::Aws(c) => RetryBudget::Aws(AwsRetryQuota::new(c)?),
         })
+    }
+
+    /// Which attempt outcomes gRPC's throttle counts as failures: those `retry` retries
+    /// (its `retry_on`). Call once after [`new`](Self::new) on a client that has a retry
+    /// policy (a hedging policy adds its non-fatal codes with [`RetryableSet::union`]);
+    /// without it the default `retry_on` is assumed. No effect on Finagle and AWS budgets.
+    pub fn counting_failures_as(mut self, retryable: RetryableSet) -> Self {
+        if let RetryBudget::Grpc(g) = &mut self {
+            g.failures = retryable;
+        }
+        self
+    }
+
+    /// [`counting_failures_as`](Self::counting_failures_as) the retry policy's `retry_on`.
+    pub fn for_retry(self, retry: &Retry) -> Self {
+        self.counting_failures_as(retry.retryable())
+    }
+
+    /// Call when a response carries a server pushback saying "do not retry" (gRPC
+    /// `grpc-retry-pushback-ms` negative or unparsable), *instead of*
+    /// [`on_attempt_outcome`](Self::on_attempt_outcome) for that attempt: gRPC's throttle
+    /// counts the RPC as one failure whatever its status, at once. No effect on Finagle
+    /// and AWS budgets.
+    pub fn on_pushback_stop(&mut self, _now: SimTime) {
+        if let RetryBudget::Grpc(g) = self {
+            g.take_one();
+        }
     }
 
     /// Call when an original request (not a retry) starts. Finagle deposits.
@@ -740,6 +794,43 @@ mod tests {
                 b.on_attempt_outcome(t_ms(0), Outcome::Timeout);
             }
             assert_eq!(tokens(&b), 0.0);
+        }
+
+        #[test]
+        fn only_retryable_outcomes_take_a_token() {
+            // A6: only statuses that qualify as retryable count as throttling failures.
+            let retry: crate::policy::retry::RetryConfig =
+                toml::from_str(r#"retry_on = ["timeout"]"#).unwrap();
+            let retry = Retry::new(retry).unwrap();
+            let mut b = budget("budget = { grpc = { max_tokens = 10, token_ratio = 0.1 } }")
+                .for_retry(&retry);
+            for outcome in [
+                Outcome::ServerError,
+                Outcome::ClientError,
+                Outcome::Rejected(RejectReason::CircuitOpen),
+            ] {
+                b.on_attempt_outcome(t_ms(0), outcome);
+                assert_eq!(tokens(&b), 10.0, "{outcome:?} is not retryable here");
+            }
+            b.on_attempt_outcome(t_ms(0), Outcome::Timeout);
+            assert_eq!(tokens(&b), 9.0);
+            // A client error listed in retry_on is retryable, so it counts.
+            let listed = RetryableSet::of(&[crate::policy::retry::RetryOn::ClientError]);
+            let mut b =
+                budget("budget = { grpc = { max_tokens = 10 } }").counting_failures_as(listed);
+            b.on_attempt_outcome(t_ms(0), Outcome::ClientError);
+            assert_eq!(tokens(&b), 9.0);
+            b.on_attempt_outcome(t_ms(0), Outcome::ServerError);
+            assert_eq!(tokens(&b), 9.0);
+        }
+
+        #[test]
+        fn a_pushback_stop_takes_a_token_whatever_the_status() {
+            let mut b = budget("budget = { grpc = { max_tokens = 10 } }");
+            b.on_pushback_stop(t_ms(0));
+            assert_eq!(tokens(&b), 9.0);
+            let mut f = budget("budget = { finagle = {} }");
+            f.on_pushback_stop(t_ms(0)); // no effect, no panic
         }
 
         #[test]

@@ -41,12 +41,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::retry::{RetryOn, class_mask, in_mask};
+use super::retry::{GRPC_MAX_ATTEMPTS, RetryOn, RetryableSet};
 use super::{ConfigError, Outcome};
 use crate::time::{SimDuration, SimTime};
 
-/// gRPC treats `maxAttempts` above 5 as 5 (not a validation error).
-pub const MAX_HEDGED_ATTEMPTS: u32 = 5;
 
 /// The hedging policy as written in a model file:
 /// `hedge = { delay = "50ms", max_attempts = 3, non_fatal = ["server_error"] }`.
@@ -91,7 +89,7 @@ pub struct HedgeConfig {
 pub struct Hedge {
     delay: SimDuration,
     max_attempts: u32,
-    non_fatal: u16,
+    non_fatal: RetryableSet,
 }
 
 /// Per-call hedging memory. `Copy`; create with [`Hedge::begin`].
@@ -146,8 +144,8 @@ impl Hedge {
         }
         Ok(Hedge {
             delay: config.delay,
-            max_attempts: config.max_attempts.min(MAX_HEDGED_ATTEMPTS),
-            non_fatal: class_mask(&config.non_fatal),
+            max_attempts: config.max_attempts.min(GRPC_MAX_ATTEMPTS),
+            non_fatal: RetryableSet::of(&config.non_fatal),
         })
     }
 
@@ -161,9 +159,14 @@ impl Hedge {
         self.delay
     }
 
+    /// The non-fatal classes (for gRPC throttling, which counts their failures).
+    pub fn non_fatal(&self) -> RetryableSet {
+        self.non_fatal
+    }
+
     /// Whether a failure of this class lets the other attempts carry on.
     pub fn is_non_fatal(&self, outcome: Outcome) -> bool {
-        in_mask(self.non_fatal, outcome)
+        self.non_fatal.contains(outcome)
     }
 
     /// The first attempt is being sent at `now`. Returns the call's memory and when the

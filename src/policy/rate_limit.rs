@@ -15,7 +15,9 @@
 //!   rest — but lets up to **2 × limit** through in a short interval straddling a boundary;
 //! - waiting callers *reserve* future permits (Resilience4j's negative permits, the token
 //!   bucket's debt), so under sustained overload everybody's wait grows until it passes
-//!   the timeout, and from then on callers are rejected at once.
+//!   the timeout; from then on the token bucket rejects at once, while Resilience4j parks
+//!   each refused caller for its whole `timeout_duration` before refusing it (so an
+//!   overloaded Resilience4j limiter holds every excess caller for the timeout).
 //!
 //! Both are exact in integer time: the token bucket is kept as a "theoretical arrival
 //! time" (GCRA form) in picoseconds, so refilling never accumulates float error; the
@@ -33,9 +35,15 @@ pub enum RateDecision {
     Now,
     /// Permits reserved: the caller waits and proceeds at this time (it must not ask again).
     At(SimTime),
-    /// No permit within the allowed wait; nothing was reserved. The driver fails the call
-    /// with `RejectReason::RateLimited` immediately (no waiting first).
+    /// Token bucket: no permit within the allowed wait; nothing was reserved. The driver
+    /// fails the call with `RejectReason::RateLimited` immediately (no waiting first).
     Rejected,
+    /// Resilience4j: no permit within `timeout_duration`, so the caller is parked for the
+    /// whole timeout and refused at this time (`now + timeout_duration`, `now` itself when
+    /// the timeout is zero); nothing was reserved, so the caller holds no permit while it
+    /// waits and later callers are unaffected. The driver fails the call with
+    /// `RejectReason::RateLimited` at that time and must not ask again for it.
+    RefusedAt(SimTime),
 }
 
 const PS_PER_NS: u128 = 1_000;
@@ -212,8 +220,13 @@ impl Default for LimitForPeriodConfig {
 ///
 /// At a new cycle the permits are refilled by `L` per elapsed cycle but never above `L`
 /// (no banking). A caller short of permits reserves them — the count goes negative — and
-/// waits until the cycle that covers them, unless that wait exceeds `timeout_duration`,
-/// in which case it is rejected immediately without reserving anything.
+/// waits until the cycle that covers them, unless that wait exceeds `timeout_duration`.
+/// Then, exactly as `AtomicRateLimiter.acquirePermission` does (the path every
+/// Resilience4j decorator takes), the state is still moved to the current cycle with its
+/// refilled permits but nothing is reserved (`reservePermissions` subtracts only when
+/// `timeout >= nanosToWait`), and `waitForPermissionIfNecessary` parks the caller for the
+/// whole timeout before returning false: [`RateDecision::RefusedAt`]`(now + timeout)`.
+/// (Only `reservePermission`, used by the reactive operators, fails at once.)
 ///
 /// ```
 /// use cascade::policy::rate_limit::{LimitForPeriod, LimitForPeriodConfig, RateDecision};
@@ -224,6 +237,12 @@ impl Default for LimitForPeriodConfig {
 /// assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::Now);
 /// assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::At(t_ms(1_000))); // next cycle
 /// assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::At(t_ms(2_000))); // the one after
+/// // Waits of up to the 5 s timeout are reserved...
+/// for k in 3..=5 {
+///     assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::At(t_ms(1_000 * k)));
+/// }
+/// // ... the next permit is 6 s away: parked for the whole 5 s timeout, then refused.
+/// assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::RefusedAt(t_ms(5_000)));
 /// ```
 #[derive(Clone, Debug)]
 pub struct LimitForPeriod {
@@ -237,7 +256,10 @@ pub struct LimitForPeriod {
 
 impl LimitForPeriod {
     /// Validates the config (`limit_for_period ≥ 1`, `limit_refresh_period ≥ 1ns`); cycles
-    /// are aligned to `created_at`, as Java aligns them to the limiter's construction.
+    /// are counted from `created_at`. Java counts them from a `static` `nanoTime()` taken
+    /// when the `AtomicRateLimiter` class is loaded, i.e. from the first limiter created
+    /// in the process; for one limiter per process (per simulated instance) that is its
+    /// creation.
     pub fn new(config: LimitForPeriodConfig, created_at: SimTime) -> Result<Self, ConfigError> {
         if config.limit_for_period == 0 {
             return Err(ConfigError::new("limit_for_period", "must be at least 1"));
@@ -290,8 +312,9 @@ impl LimitForPeriod {
             full_cycles * self.period_ns as u128 + to_next
         };
         if wait_ns > timeout.as_nanos() as u128 {
+            // The cycle and the refill are kept; no reservation; parked for the timeout.
             self.active_permissions = perms;
-            return RateDecision::Rejected;
+            return RateDecision::RefusedAt(now + timeout);
         }
         self.active_permissions = perms - k;
         if wait_ns == 0 {
@@ -363,7 +386,10 @@ impl RateLimiter {
     }
 
     /// Asks for `permits` at `now`, waiting at most the configured wait
-    /// (`max_wait` / `timeout_duration`). Call once per attempt, before sending it.
+    /// (`max_wait` / `timeout_duration`). Call once per attempt, before sending it. A token
+    /// bucket that cannot serve in time answers [`RateDecision::Rejected`] (fail now); a
+    /// Resilience4j limiter answers [`RateDecision::RefusedAt`] (fail at that time, after
+    /// parking the caller for its timeout).
     pub fn try_acquire(&mut self, now: SimTime, permits: u32) -> RateDecision {
         match self {
             RateLimiter::TokenBucket(tb) => tb.try_acquire_n(now, permits),
@@ -531,22 +557,62 @@ mod tests {
                 10,
                 "10 calls within 1 ms of a 5-per-second limit"
             );
-            assert_eq!(rl.try_acquire(t_ms(1_001), 1), RateDecision::Rejected);
+            assert_eq!(
+                rl.try_acquire(t_ms(1_001), 1),
+                RateDecision::RefusedAt(t_ms(1_001)),
+                "a zero timeout parks for no time: refused at once"
+            );
         }
 
         #[test]
-        fn rejection_is_immediate_when_the_wait_exceeds_the_timeout() {
+        fn a_refusal_parks_the_caller_for_the_whole_timeout_first() {
             let mut rl = r4j(1, secs(1), ms(500));
             assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::Now);
-            // The next permit is 1 s away > 500 ms: rejected now, not after 500 ms.
-            assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::Rejected);
+            // The next permit is 1 s away > 500 ms: AtomicRateLimiter.acquirePermission
+            // parks for the whole 500 ms timeout (waitForPermission(timeoutInNanos)) and
+            // only then returns false.
             assert_eq!(
-                rl.available_permissions(),
-                0,
-                "a rejection reserves nothing"
+                rl.try_acquire(t_ms(0), 1),
+                RateDecision::RefusedAt(t_ms(500))
             );
-            // 600 ms later the wait is 400 ms ≤ 500 ms: reserved.
+            assert_eq!(rl.available_permissions(), 0, "a refusal reserves nothing");
+            // 600 ms later the wait is 400 ms ≤ 500 ms: reserved, unaffected by the refusal.
             assert_eq!(rl.try_acquire(t_ms(600), 1), RateDecision::At(t_ms(1_000)));
+        }
+
+        #[test]
+        fn a_refusal_still_moves_the_state_to_the_current_cycle() {
+            // reservePermissions keeps calculateNextState's refreshed cycle and permits
+            // even when it does not subtract: a refused 5-permit request at 2.5 s leaves
+            // cycle 2 refilled to the limit, so a 1-permit caller then gets one at once.
+            let mut rl = r4j(2, secs(1), ms(100));
+            assert_eq!(rl.try_acquire(t_ms(0), 2), RateDecision::Now);
+            assert_eq!(rl.available_permissions(), 0);
+            assert_eq!(
+                rl.try_acquire(t_ms(2_500), 5),
+                RateDecision::RefusedAt(t_ms(2_600))
+            );
+            assert_eq!(rl.available_permissions(), 2, "refilled, nothing reserved");
+            assert_eq!(rl.try_acquire(t_ms(2_500), 1), RateDecision::Now);
+        }
+
+        #[test]
+        fn callers_behind_a_reservation_are_refused_at_their_own_timeout() {
+            // Two reservations push the wait past the timeout for everyone after them:
+            // each later caller is refused timeout_duration after it asked.
+            let mut rl = r4j(1, secs(1), ms(1_500));
+            assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::Now);
+            assert_eq!(rl.try_acquire(t_ms(0), 1), RateDecision::At(t_ms(1_000)));
+            assert_eq!(
+                rl.try_acquire(t_ms(100), 1),
+                RateDecision::RefusedAt(t_ms(1_600))
+            );
+            assert_eq!(rl.try_acquire(t_ms(700), 1), RateDecision::At(t_ms(2_000)));
+            assert_eq!(
+                rl.try_acquire(t_ms(700), 1),
+                RateDecision::RefusedAt(t_ms(2_200))
+            );
+            assert_eq!(rl.available_permissions(), -2);
         }
 
         #[test]
@@ -637,7 +703,8 @@ mod tests {
                     let at = match rl.try_acquire(now, 1) {
                         RateDecision::Now => now,
                         RateDecision::At(t) => { prop_assert!(t > now && t <= now + ms(3)); t }
-                        RateDecision::Rejected => continue,
+                        RateDecision::RefusedAt(t) => { prop_assert_eq!(t, now + ms(3)); continue }
+                        RateDecision::Rejected => { prop_assert!(false, "only the token bucket rejects at once"); continue }
                     };
                     *per_cycle.entry(at.as_nanos() / 1_000_000).or_default() += 1;
                 }

@@ -41,8 +41,11 @@ use super::backoff::{Backoff, BackoffConfig, BackoffState};
 use super::{ConfigError, Outcome, RejectReason};
 use crate::time::{SimDuration, SimTime};
 
-/// An outcome class that may be retried, as written in `retry_on`. Client errors are not
-/// in this list on purpose: they are never retried.
+/// An outcome class that may be retried, as written in `retry_on`. Client errors are left
+/// out of the default on purpose (the request itself is wrong; trying again cannot help),
+/// but may be listed: Resilience4j's `Retry` retries every exception unless
+/// `retryExceptions`/`ignoreExceptions` narrow it, so an HTTP client that throws on a 4xx
+/// retries it too — `retry_on = ["timeout", "server_error", "client_error", "rejected"]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryOn {
@@ -52,6 +55,9 @@ pub enum RetryOn {
     ServerError,
     /// The callee throttled the call (HTTP 429, `RESOURCE_EXHAUSTED`).
     Throttled,
+    /// The callee answered with a client error (a 4xx, `INVALID_ARGUMENT`). Not retried
+    /// unless listed.
+    ClientError,
     /// Any rejection by a protection (all the reasons below).
     Rejected,
     /// A circuit breaker was open.
@@ -86,6 +92,7 @@ const ALL_REASONS: [RejectReason; 8] = [
 const TIMEOUT_BIT: u16 = 1 << 0;
 const SERVER_ERROR_BIT: u16 = 1 << 1;
 const THROTTLED_BIT: u16 = 1 << 15;
+const CLIENT_ERROR_BIT: u16 = 1 << 14;
 
 const fn reason_bit(r: RejectReason) -> u16 {
     1 << (2 + r as u16)
@@ -97,6 +104,7 @@ impl RetryOn {
             RetryOn::Timeout => TIMEOUT_BIT,
             RetryOn::ServerError => SERVER_ERROR_BIT,
             RetryOn::Throttled => THROTTLED_BIT,
+            RetryOn::ClientError => CLIENT_ERROR_BIT,
             RetryOn::Rejected => ALL_REASONS.iter().fold(0, |m, &r| m | reason_bit(r)),
             RetryOn::CircuitOpen => reason_bit(RejectReason::CircuitOpen),
             RetryOn::BulkheadFull => reason_bit(RejectReason::BulkheadFull),
@@ -110,23 +118,56 @@ impl RetryOn {
     }
 }
 
-/// The mask of a list of outcome classes (as `retry_on` lists them), for [`in_mask`].
-pub(crate) fn class_mask(classes: &[RetryOn]) -> u16 {
-    classes.iter().fold(0, |m, r| m | r.mask())
+/// A set of retryable outcome classes (a `retry_on` list, validated): what a retry policy
+/// retries, and what gRPC's retry throttling counts as a failure. `Copy`, 2 bytes.
+///
+/// ```
+/// use cascade::policy::retry::{RetryOn, RetryableSet};
+/// use cascade::policy::{Outcome, RejectReason};
+///
+/// let set = RetryableSet::of(&[RetryOn::Timeout, RetryOn::CircuitOpen]);
+/// assert!(set.contains(Outcome::Timeout));
+/// assert!(set.contains(Outcome::Rejected(RejectReason::CircuitOpen)));
+/// assert!(!set.contains(Outcome::ServerError));
+/// assert!(!RetryableSet::default().contains(Outcome::ClientError));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryableSet(u16);
+
+impl RetryableSet {
+    /// The classes listed.
+    pub fn of(list: &[RetryOn]) -> Self {
+        RetryableSet(list.iter().fold(0, |m, r| m | r.mask()))
+    }
+
+    /// Both sets' classes (a gRPC hedging policy's non-fatal codes with the retry's).
+    pub fn union(self, other: Self) -> Self {
+        RetryableSet(self.0 | other.0)
+    }
+
+    /// Whether `outcome` is in the set. Success never is.
+    pub fn contains(self, outcome: Outcome) -> bool {
+        let bit = match outcome {
+            Outcome::Success => return false,
+            Outcome::ClientError => CLIENT_ERROR_BIT,
+            Outcome::Timeout => TIMEOUT_BIT,
+            Outcome::ServerError => SERVER_ERROR_BIT,
+            Outcome::Throttled => THROTTLED_BIT,
+            Outcome::Rejected(r) => reason_bit(r),
+        };
+        self.0 & bit != 0
+    }
 }
 
-/// Whether `outcome` is one of the classes in `mask`. Successes and client errors never
-/// are.
-pub(crate) fn in_mask(mask: u16, outcome: Outcome) -> bool {
-    let bit = match outcome {
-        Outcome::Success | Outcome::ClientError => return false,
-        Outcome::Timeout => TIMEOUT_BIT,
-        Outcome::ServerError => SERVER_ERROR_BIT,
-        Outcome::Throttled => THROTTLED_BIT,
-        Outcome::Rejected(r) => reason_bit(r),
-    };
-    mask & bit != 0
+impl Default for RetryableSet {
+    /// The default `retry_on`: timeouts, server errors and every rejection.
+    fn default() -> Self {
+        RetryableSet::of(&default_retry_on())
+    }
 }
+
+/// gRPC A6 "Limits on Retries and Hedges": the client-side maximum of `maxAttempts`.
+pub const GRPC_MAX_ATTEMPTS: u32 = 5;
 
 fn default_retry_on() -> Vec<RetryOn> {
     vec![
@@ -147,6 +188,11 @@ fn default_retry_on() -> Vec<RetryOn> {
 /// defaults), retry on timeouts, server errors and every rejection (Resilience4j retries
 /// every exception, including `CallNotPermittedException` and `BulkheadFullException`),
 /// Retry-After ignored, no total time budget.
+///
+/// **gRPC**: a retry whose backoff is `{ grpc = { … } }` is a gRPC A6 `retryPolicy`, and
+/// gRPC clients clamp its `maxAttempts` to 5 ("higher values will be treated as equal to
+/// the maximum value by the client implementation"; the channel argument that changes the
+/// limit is not modelled): `max_attempts = 8` there makes 5 attempts.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
@@ -160,7 +206,8 @@ pub struct RetryConfig {
     #[serde(default)]
     pub backoff: BackoffConfig,
     /// Retryable outcomes. Default `["timeout", "server_error", "rejected"]`; `"rejected"`
-    /// means every rejection reason, or list reasons one by one (`"circuit_open"`, …).
+    /// means every rejection reason, or list reasons one by one (`"circuit_open"`, …);
+    /// `"client_error"` may be added (Resilience4j's default retries every exception).
     #[serde(default = "default_retry_on")]
     pub retry_on: Vec<RetryOn>,
     /// Honour a server's Retry-After: wait `max(backoff, retry_after)` (AWS SDKs, Polly's
@@ -263,7 +310,7 @@ impl RetryState {
 pub struct Retry {
     max_attempts: u32,
     backoff: Backoff,
-    retry_mask: u16,
+    retryable: RetryableSet,
     honor_retry_after: bool,
     pushback: bool,
     max_duration: Option<SimDuration>,
@@ -292,6 +339,11 @@ impl Retry {
                 .ok_or_else(|| ConfigError::new("max_retries", "is too large"))?,
             (None, None) => 3,
         };
+        let max_attempts = if matches!(config.backoff, BackoffConfig::Grpc(_)) {
+            max_attempts.min(GRPC_MAX_ATTEMPTS)
+        } else {
+            max_attempts
+        };
         let backoff = Backoff::new(config.backoff).map_err(|e| e.within("backoff"))?;
         if config.pushback && config.honor_retry_after {
             return Err(ConfigError::new(
@@ -302,14 +354,14 @@ impl Retry {
         Ok(Retry {
             max_attempts,
             backoff,
-            retry_mask: class_mask(&config.retry_on),
+            retryable: RetryableSet::of(&config.retry_on),
             honor_retry_after: config.honor_retry_after,
             pushback: config.pushback,
             max_duration: config.max_duration,
         })
     }
 
-    /// Total attempts allowed, including the first.
+    /// Total attempts allowed, including the first (clamped to 5 for a gRPC retry policy).
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
@@ -319,10 +371,15 @@ impl Retry {
         &self.backoff
     }
 
-    /// Whether this policy would retry `outcome` (attempt limits aside). Client errors and
-    /// successes never are.
+    /// Whether this policy would retry `outcome` (attempt limits aside). Successes never
+    /// are; client errors only if `retry_on` lists them.
     pub fn is_retryable(&self, outcome: Outcome) -> bool {
-        in_mask(self.retry_mask, outcome)
+        self.retryable.contains(outcome)
+    }
+
+    /// The outcome classes this policy retries (its `retry_on`), e.g. for gRPC throttling.
+    pub fn retryable(&self) -> RetryableSet {
+        self.retryable
     }
 
     /// Call when the first attempt of a logical call starts, at `now`.
@@ -498,7 +555,7 @@ mod tests {
                 err(r#"backoff = { exponential = { base = "1s", cap = "100ms" } }"#),
                 "backoff.cap"
             );
-            assert!(toml::from_str::<RetryConfig>(r#"retry_on = ["client_error"]"#).is_err());
+            assert!(toml::from_str::<RetryConfig>(r#"retry_on = ["success"]"#).is_err());
             assert!(toml::from_str::<RetryConfig>("max_atempts = 3").is_err());
         }
     }
@@ -570,15 +627,30 @@ mod tests {
         use super::*;
 
         #[test]
-        fn client_errors_are_never_retried() {
-            let r = with(|c| {
-                c.max_attempts = Some(10);
-                c.retry_on = vec![RetryOn::Timeout, RetryOn::ServerError, RetryOn::Rejected];
-            });
+        fn client_errors_are_not_retried_by_default() {
+            let r = with(|c| c.max_attempts = Some(10));
             assert_eq!(
                 attempts_until_give_up(&r, Outcome::ClientError),
                 (1, NotRetryable)
             );
+        }
+
+        #[test]
+        fn client_errors_are_retried_when_listed_like_resilience4j_s_default() {
+            // Resilience4j's Retry retries every exception by default, 4xx ones included.
+            let r = with(|c| {
+                c.max_attempts = Some(3);
+                c.retry_on = toml::from_str::<RetryConfig>(
+                    r#"retry_on = ["timeout", "server_error", "client_error", "rejected"]"#,
+                )
+                .unwrap()
+                .retry_on;
+            });
+            assert_eq!(
+                attempts_until_give_up(&r, Outcome::ClientError),
+                (3, AttemptsExhausted)
+            );
+            assert!(r.retryable().contains(Outcome::ClientError));
         }
 
         #[test]
@@ -815,6 +887,37 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    mod grpc_preset {
+        use super::*;
+        use crate::policy::backoff::GrpcBackoffConfig;
+
+        fn grpc(f: impl FnOnce(&mut RetryConfig)) -> Retry {
+            let mut cfg = RetryConfig {
+                backoff: BackoffConfig::Grpc(GrpcBackoffConfig::default()),
+                ..Default::default()
+            };
+            f(&mut cfg);
+            retry(cfg)
+        }
+
+        #[test]
+        fn max_attempts_above_five_is_treated_as_five() {
+            let r = grpc(|c| c.max_attempts = Some(8));
+            assert_eq!(r.max_attempts(), 5);
+            assert_eq!(
+                attempts_until_give_up(&r, Outcome::ServerError),
+                (5, AttemptsExhausted)
+            );
+            assert_eq!(grpc(|c| c.max_retries = Some(9)).max_attempts(), 5);
+            assert_eq!(grpc(|c| c.max_attempts = Some(4)).max_attempts(), 4);
+        }
+
+        #[test]
+        fn other_backoffs_are_not_clamped() {
+            assert_eq!(with(|c| c.max_attempts = Some(8)).max_attempts(), 8);
         }
     }
 }

@@ -175,10 +175,15 @@ impl<'m> World<'m> {
             total_timeout: m.total_timeout,
             retry: m.retry.clone(),
             hedge: m.hedge.clone(),
-            budget: m
-                .budget
-                .clone()
-                .map(|b| RetryBudget::new(b, now).expect("validated")),
+            // gRPC throttling counts the failures the edge would retry (or hedge past).
+            budget: m.budget.clone().map(|b| {
+                let b = RetryBudget::new(b, now).expect("validated");
+                match (&m.retry, &m.hedge) {
+                    (Some(r), _) => b.for_retry(r),
+                    (None, Some(h)) => b.counting_failures_as(h.non_fatal()),
+                    (None, None) => b,
+                }
+            }),
             breaker: None,
             instance_breakers: None,
             breaker_outer: layer_pos(&m.layers, Layer::Breaker) < retry_pos,

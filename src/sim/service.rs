@@ -92,6 +92,12 @@ impl World<'_> {
                         self.reject(sched, h, RejectReason::RateLimited, signals.rate_limit);
                         return;
                     }
+                    RateDecision::RefusedAt(t) => {
+                        // Resilience4j parks the caller for its whole timeout, then refuses.
+                        let why = RejectReason::RateLimited;
+                        self.reject_after(sched, h, why, signals.rate_limit, t - now);
+                        return;
+                    }
                 }
             }
         }
@@ -131,16 +137,27 @@ impl World<'_> {
     /// The front door refuses request `h` for `why`, answering as `signal` says: 503
     /// (the reason travels with it) or 429 (throttled), with its Retry-After hint.
     fn reject(&mut self, sched: &mut Scheduler<Ev>, h: Handle, why: RejectReason, signal: Signal) {
-        let now = sched.now();
+        self.reject_after(sched, h, why, signal, SimDuration::ZERO);
+    }
+
+    /// [`Self::reject`] `wait` from now (counted then): a caller parked at the front door.
+    fn reject_after(
+        &mut self,
+        sched: &mut Scheduler<Ev>,
+        h: Handle,
+        why: RejectReason,
+        signal: Signal,
+        wait: SimDuration,
+    ) {
         let svc = self.requests.get(h).unwrap().service;
-        let b = self.metrics.index(now);
+        let b = self.metrics.index(sched.now() + wait);
         self.metrics.services[svc as usize].buckets[b].rejected[reason_index(why)] += 1;
         let outcome = if signal.throttled {
             Outcome::Throttled
         } else {
             Outcome::Rejected(why)
         };
-        self.respond_hinted(sched, h, outcome, Quality::Full, signal.retry_after);
+        self.respond_hinted(sched, h, outcome, Quality::Full, signal.retry_after, wait);
     }
 
     /// Starts queued requests of one instance while its workers are free.
@@ -396,7 +413,8 @@ impl World<'_> {
         if let Some(p) = req.permit {
             let inst = &mut self.services[svc as usize].instances[slot as usize];
             if let Some(limiter) = inst.limiter.as_mut() {
-                limiter.on_dropped(now, p, &mut inst.limiter_rng);
+                // The caller cancelled: the gRPC interceptor's `onCancel` → `onIgnore`.
+                limiter.on_ignore(p);
             }
         }
         self.release_held(sched, h, &req);
@@ -429,10 +447,11 @@ impl World<'_> {
         outcome: Outcome,
         quality: Quality,
     ) {
-        self.respond_hinted(sched, h, outcome, quality, None);
+        self.respond_hinted(sched, h, outcome, quality, None, SimDuration::ZERO);
     }
 
-    /// [`Self::respond`] with a Retry-After hint.
+    /// [`Self::respond`] with a Retry-After hint, the answer leaving `wait` from now (a
+    /// request that holds no worker and no limiter permit, parked at the front door).
     pub(crate) fn respond_hinted(
         &mut self,
         sched: &mut Scheduler<Ev>,
@@ -440,20 +459,23 @@ impl World<'_> {
         outcome: Outcome,
         quality: Quality,
         hint: Option<SimDuration>,
+        wait: SimDuration,
     ) {
         let req = *self.requests.get(h).unwrap();
+        debug_assert!(wait.is_zero() || (req.permit.is_none() && req.started.is_none()));
         self.release_held(sched, h, &req);
         self.requests.remove(h);
         if let Some(p) = req.permit {
-            // The concurrency limit learns from every request it admitted: an answer is an
-            // RTT sample, a drop by the queue or the deadline is a load signal, an injected
-            // instant error says nothing about load.
+            // The concurrency limit learns as Netflix's gRPC server interceptor tells it: a
+            // request closed with DEADLINE_EXCEEDED (its deadline, or the queue's timeout)
+            // is dropped; every other close, errors included, is an RTT sample.
             let inst = &mut self.services[req.service as usize].instances[req.instance as usize];
             let now = sched.now();
             if let Some(limiter) = inst.limiter.as_mut() {
                 match outcome {
-                    Outcome::Rejected(_) => limiter.on_dropped(now, p, &mut inst.limiter_rng),
-                    Outcome::ServerError if req.started == Some(now) => limiter.on_ignore(p),
+                    Outcome::Rejected(
+                        RejectReason::DeadlineExceeded | RejectReason::QueueTimeout,
+                    ) => limiter.on_dropped(now, p, &mut inst.limiter_rng),
                     _ => limiter.on_success(now, p, &mut inst.limiter_rng),
                 }
             }
@@ -464,7 +486,7 @@ impl World<'_> {
             None => SimDuration::ZERO,
         };
         sched.schedule_in(
-            delay,
+            delay + wait,
             Ev::Respond {
                 call: req.origin,
                 attempt: req.attempt,

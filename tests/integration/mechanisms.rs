@@ -54,6 +54,28 @@ fn a_token_bucket_at_the_front_door_admits_its_rate() {
 }
 
 #[test]
+fn a_resilience4j_rate_limiter_parks_a_refused_caller_for_its_whole_timeout() {
+    // 100/s against 10 permits a second: most callers cannot get a permit within the
+    // 300 ms timeout, and AtomicRateLimiter.acquirePermission parks each of them for the
+    // whole timeout before refusing, so a refusal takes 300 ms, not 0.
+    let m = model(&one_service(
+        "rate_limit = { limit_for_period = { limit_for_period = 10, limit_refresh_period = \"1s\", timeout_duration = \"300ms\" } }",
+        100.0,
+        "{ constant = \"10ms\" }",
+    ));
+    let r = run(&m, 120, 1);
+    let rejected: u64 = svc(&r, "s").buckets.iter().map(|b| b.rejected[4]).sum();
+    let share = rejected as f64 / r.summary.offered as f64;
+    assert!(share > 0.8, "rate_limited share {share:.2}");
+    assert!(
+        (r.summary.p50_ms - 300.0).abs() < 1.0,
+        "the median request is refused after the 300 ms timeout: p50 {} ms",
+        r.summary.p50_ms
+    );
+    assert!(r.summary.p99_ms <= 311.0, "p99 {} ms", r.summary.p99_ms);
+}
+
+#[test]
 fn shedding_drops_the_least_important_class_first() {
     let text = r#"
 [[workloads]]

@@ -320,10 +320,11 @@ impl CircuitBreaker {
         self.record(now, Class::Ignored, SimDuration::ZERO);
     }
 
-    /// Classifies `outcome` per `record`/`ignore` and reports it. A client error not listed
-    /// in `ignore` counts as a success (Resilience4j: an exception neither recorded nor
-    /// ignored is a success; the callee answered correctly). `Rejected(_)` of any reason
-    /// follows the `rejected` entry; never report this breaker's own rejections.
+    /// Classifies `outcome` per `record_on`/`ignore` and reports it. An outcome in neither
+    /// list — a client error, by default — counts as a success (Resilience4j: an exception
+    /// neither recorded nor ignored is a success; the callee answered correctly).
+    /// `Rejected(_)` of any reason follows the `rejected` entry; never report this
+    /// breaker's own rejections.
     pub fn on_outcome(&mut self, now: SimTime, outcome: Outcome, took: SimDuration) {
         let class = match outcome {
             Outcome::Success => Class::Success,

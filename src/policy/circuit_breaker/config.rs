@@ -29,8 +29,25 @@ pub const DEFAULT_HALF_OPEN_CALLS: u32 = 10;
 /// Defaults (Resilience4j's unless noted): `wait_open = "60s"`, no open-wait growth,
 /// `half_open_calls = 10`, `max_wait_half_open = "0s"` (disabled),
 /// `after_max_wait_half_open = "open"`, `automatic_transition = false`,
-/// `record = ["timeout", "server_error", "rejected"]`, `ignore = []`.
+/// `record_on = ["timeout", "server_error", "rejected"]`, `ignore = []`.
 /// [`Default`] is Resilience4j's default breaker: a 100-call count window.
+///
+/// # Which outcomes count (`record_on`, `ignore`)
+/// The mapping to Resilience4j's `CircuitBreakerConfig` (semantics §1.2):
+/// - `record_on` is `recordExceptions`: the outcome classes recorded as failures;
+/// - `ignore` is `ignoreExceptions`: recorded as neither (a half-open probe slot is
+///   given back); ignore beats record, as the library checks it first;
+/// - an outcome in neither list counts as a **success**, as an exception that is neither
+///   recorded nor ignored does in Resilience4j.
+///
+/// So by default a client error (the caller's own mistake) is not recorded as a failure:
+/// it counts as a success (and is ignored by the Hystrix preset, whose `BAD_REQUEST` is
+/// left out of the health counts). Resilience4j's *own* default, an empty
+/// `recordExceptions`, records every exception; for an HTTP client that throws on a 4xx
+/// that includes client errors, which is `record_on = ["timeout", "server_error",
+/// "client_error", "rejected"]` (for Hystrix: a command that throws an ordinary exception,
+/// not `HystrixBadRequestException`, on a 4xx). `record` is accepted as an alias of
+/// `record_on`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreakerConfig {
@@ -77,9 +94,10 @@ pub struct CircuitBreakerConfig {
     /// of the wait instead of the next call doing it (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_transition: Option<bool>,
-    /// Outcomes that count as failures (default all three). `client_error` is not allowed.
-    #[serde(default = "default_record")]
-    pub record: Vec<OutcomeKind>,
+    /// Outcomes that count as failures (`recordExceptions`; default timeouts, server errors
+    /// and rejections). Listing `client_error` records client errors too.
+    #[serde(default = "default_record", alias = "record")]
+    pub record_on: Vec<OutcomeKind>,
     /// Outcomes that count as neither success nor failure (default none). Ignore beats record.
     #[serde(default)]
     pub ignore: Vec<OutcomeKind>,
@@ -100,7 +118,7 @@ impl Default for CircuitBreakerConfig {
             max_wait_half_open: None,
             after_max_wait_half_open: None,
             automatic_transition: None,
-            record: default_record(),
+            record_on: default_record(),
             ignore: Vec::new(),
         }
     }
@@ -115,7 +133,7 @@ fn default_record() -> Vec<OutcomeKind> {
     ]
 }
 
-/// An outcome class named in `record` / `ignore`.
+/// An outcome class named in `record_on` / `ignore`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
@@ -123,7 +141,7 @@ pub enum OutcomeKind {
     Timeout,
     /// [`Outcome::ServerError`](crate::policy::Outcome::ServerError).
     ServerError,
-    /// [`Outcome::ClientError`](crate::policy::Outcome::ClientError) (only in `ignore`).
+    /// [`Outcome::ClientError`](crate::policy::Outcome::ClientError): a success unless listed.
     ClientError,
     /// Any [`Outcome::Rejected`](crate::policy::Outcome::Rejected).
     Rejected,
@@ -227,8 +245,15 @@ impl Default for TimeWindowConfig {
 }
 
 /// Hystrix 1.5 breaker. Defaults: `request_volume = 20`, `error_percentage = 50`,
-/// `rolling_window = "10s"`, `health_interval = "500ms"`, `sleep_window = "5s"`. All
-/// durations are whole milliseconds, as Hystrix's properties are.
+/// `rolling_window = "10s"`, `health_interval = "500ms"`, `sleep_window = "5s"`,
+/// `execution_timeout = "1s"`, `timeout_enabled = true`. All durations are whole
+/// milliseconds, as Hystrix's properties are.
+///
+/// A Hystrix command always runs under its own execution timeout (1 s by default), which
+/// is what keeps a hung trial call from holding the breaker half-open: it times out and
+/// counts as a failure. The breaker does not run that timer itself; it exposes it as
+/// [`CircuitBreakerConfig::implied_timeout`] for the driver to apply when the client has
+/// no explicit timeout.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HystrixConfig {
@@ -248,6 +273,13 @@ pub struct HystrixConfig {
     /// `circuitBreaker.sleepWindowInMilliseconds`: time open before the single trial.
     #[serde(default = "default_sleep_window")]
     pub sleep_window: SimDuration,
+    /// `execution.isolation.thread.timeoutInMilliseconds`: the command's timeout (at least
+    /// 1 ms).
+    #[serde(default = "default_execution_timeout")]
+    pub execution_timeout: SimDuration,
+    /// `execution.timeout.enabled`: whether `execution_timeout` applies.
+    #[serde(default = "yes")]
+    pub timeout_enabled: bool,
 }
 
 impl Default for HystrixConfig {
@@ -258,6 +290,8 @@ impl Default for HystrixConfig {
             rolling_window: default_rolling_window(),
             health_interval: default_health_interval(),
             sleep_window: default_sleep_window(),
+            execution_timeout: default_execution_timeout(),
+            timeout_enabled: true,
         }
     }
 }
@@ -330,6 +364,12 @@ fn default_health_interval() -> SimDuration {
 }
 fn default_sleep_window() -> SimDuration {
     SimDuration::from_secs(5)
+}
+fn default_execution_timeout() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+fn yes() -> bool {
+    true
 }
 fn default_failure_ratio() -> f64 {
     0.1
@@ -454,6 +494,18 @@ fn whole_ms(field: &str, d: SimDuration) -> Result<u64, ConfigError> {
 }
 
 impl CircuitBreakerConfig {
+    /// The timeout the configured library puts on every call by itself, if any: the
+    /// Hystrix preset's `execution_timeout` (1 s by default) unless `timeout_enabled` is
+    /// false. Resilience4j's and Polly's breakers carry none (Resilience4j's `TimeLimiter`
+    /// and Polly's timeout strategy are separate decorators). The driver applies it to a
+    /// client that has no explicit `timeout`; an explicit one wins.
+    pub fn implied_timeout(&self) -> Option<SimDuration> {
+        self.hystrix
+            .as_ref()
+            .filter(|h| h.timeout_enabled)
+            .map(|h| h.execution_timeout)
+    }
+
     /// Checks the config and derives the settings the state machine runs on.
     pub(crate) fn validate(&self) -> Result<Settings, ConfigError> {
         let kind = self.kind()?;
@@ -524,16 +576,10 @@ impl CircuitBreakerConfig {
         }
 
         let mut classes = [Class::Success; 5];
-        for k in &self.record {
-            if *k == OutcomeKind::ClientError {
-                return Err(err(
-                    "record",
-                    "client_error cannot count as a failure: the caller's mistake says nothing about the callee's health",
-                ));
-            }
+        for k in &self.record_on {
             classes[kind_index(*k)] = Class::Failure;
         }
-        if matches!(kind, Kind::Hystrix(_)) {
+        if matches!(kind, Kind::Hystrix(_)) && !self.record_on.contains(&OutcomeKind::ClientError) {
             // BAD_REQUEST is excluded from Hystrix health counts.
             classes[kind_index(OutcomeKind::ClientError)] = Class::Ignored;
         }
@@ -680,6 +726,9 @@ impl CircuitBreakerConfig {
                 .filter(|b| *b <= MAX_SLOTS)
                 .ok_or_else(|| within(err("rolling_window", "holds too many health buckets")))?;
             let sleep_window_ms = whole_ms("sleep_window", h.sleep_window).map_err(within)?;
+            if whole_ms("execution_timeout", h.execution_timeout).map_err(within)? == 0 {
+                return Err(within(err("execution_timeout", "must be at least 1ms")));
+            }
             return Ok(Kind::Hystrix(HystrixRules {
                 request_volume: h.request_volume,
                 error_percentage: h.error_percentage,
@@ -838,6 +887,66 @@ mod tests {
         }
 
         #[test]
+        fn only_the_hystrix_preset_implies_a_timeout() {
+            let c = |s: &str| toml::from_str::<CircuitBreakerConfig>(s).unwrap();
+            // HystrixCommandProperties: execution.isolation.thread.timeoutInMilliseconds
+            // 1000, execution.timeout.enabled true.
+            assert_eq!(c("hystrix = {}").implied_timeout(), Some(secs(1)));
+            assert_eq!(
+                c("hystrix = { execution_timeout = \"250ms\" }").implied_timeout(),
+                Some(ms(250))
+            );
+            assert_eq!(
+                c("hystrix = { timeout_enabled = false }").implied_timeout(),
+                None
+            );
+            for other in [
+                "count_window = {}",
+                "polly = {}",
+                "consecutive = { failures = 3 }",
+            ] {
+                assert_eq!(c(other).implied_timeout(), None, "{other}");
+            }
+        }
+
+        #[test]
+        fn record_on_may_record_client_errors_like_resilience4j_s_default() {
+            let all = parse(
+                r#"count_window = {}
+                   record_on = ["timeout", "server_error", "client_error", "rejected"]"#,
+            )
+            .unwrap();
+            let f = Class::Failure;
+            assert_eq!(all.classes, [f, f, f, f, Class::Success], "throttled not listed");
+            // The Hystrix preset too: a command that throws an ordinary exception on a 4xx.
+            let h =
+                parse("hystrix = {}\nrecord_on = [\"server_error\", \"client_error\"]").unwrap();
+            assert_eq!(
+                h.classes,
+                [
+                    Class::Success,
+                    Class::Failure,
+                    Class::Failure,
+                    Class::Success,
+                    Class::Success
+                ]
+            );
+            // `record` is the older spelling of the same key.
+            let old = parse("count_window = {}\nrecord = [\"timeout\"]").unwrap();
+            assert_eq!(
+                old.classes,
+                [
+                    Class::Failure,
+                    Class::Success,
+                    Class::Success,
+                    Class::Success,
+                    Class::Success
+                ]
+            );
+            assert!(parse("count_window = {}\nrecord = []\nrecord_on = []").is_err());
+        }
+
+        #[test]
         fn ignore_beats_record() {
             let s =
                 parse("consecutive = { failures = 3 }\nignore = [\"timeout\", \"client_error\"]")
@@ -920,7 +1029,6 @@ mod tests {
                     "count_window = {}\nwait_open = \"10s\"\nwait_open_multiplier = 2.0\nwait_open_max = \"5s\"",
                     "wait_open_max",
                 ),
-                ("count_window = {}\nrecord = [\"client_error\"]", "record"),
                 (
                     "hystrix = { error_percentage = 0 }",
                     "hystrix.error_percentage",
@@ -936,6 +1044,14 @@ mod tests {
                 (
                     "hystrix = { sleep_window = \"1500us\" }",
                     "hystrix.sleep_window",
+                ),
+                (
+                    "hystrix = { execution_timeout = \"0s\" }",
+                    "hystrix.execution_timeout",
+                ),
+                (
+                    "hystrix = { execution_timeout = \"1500us\" }",
+                    "hystrix.execution_timeout",
                 ),
                 ("hystrix = {}\nwait_open = \"1s\"", "wait_open"),
                 ("polly = {}\nhalf_open_calls = 2", "half_open_calls"),

@@ -14,9 +14,14 @@
 //! - **Synchronised clients**: many callers whose breakers opened together probe together
 //!   at `open + wait`, a small thundering herd; per-client breakers desynchronise only if
 //!   their trip times differ.
-//! - **Stuck half-open**: probes are permits that are *not* returned on completion; if a
-//!   probe never completes and `max_wait_half_open` is 0, the breaker rejects forever
-//!   (real Resilience4j, Hystrix and Polly behaviour, reproduced on purpose).
+//! - **Stuck half-open**: probe slots are not handed out again until the admitted probes
+//!   report; if a probe never completes, Resilience4j with `max_wait_half_open` = 0 and
+//!   Polly v8 (which re-admits only from Open) reject forever, reproduced on purpose.
+//!   Hystrix does not get stuck with its defaults: every command runs under its 1 s
+//!   execution timeout, so a hung trial times out and `markNonSuccess` reopens the
+//!   breaker; only with `execution.timeout.enabled = false` does it stay half-open. That
+//!   timeout is the caller's, not the breaker's: the Hystrix preset exposes it as
+//!   [`CircuitBreakerConfig::implied_timeout`] for the driver to apply.
 //! - **Blind spots**: thresholds below `minimum_calls` never trip; a time window only
 //!   remembers `size` whole seconds; Hystrix decides on 500 ms snapshots, so it trips late.
 //!
