@@ -18,7 +18,8 @@ use crate::model::graph::{
 };
 use crate::model::spec::{
     ArrivalsSpec, BreakerScope, ClientSpec, ErrorStatus, FaultSpec, Layer, LivenessSpec, ModelSpec,
-    ReadinessSpec, ServiceSpec, StatusClass, StepSpec, WarmupSpec, WorkSpec, WorkloadSpec,
+    RateLimitSpec, ReadinessSpec, ServiceSpec, StatusClass, StepSpec, WarmupSpec, WorkSpec,
+    WorkloadSpec,
 };
 use crate::policy::balancer::DEFAULT_PANIC_THRESHOLD;
 use crate::policy::budget::RetryBudget;
@@ -30,7 +31,7 @@ use crate::policy::hedge::Hedge;
 use crate::policy::hpa::Hpa;
 use crate::policy::outlier::OutlierDetector;
 use crate::policy::probe::{ProbeKind, ProbeTiming};
-use crate::policy::rate_limit::RateLimiter;
+use crate::policy::rate_limit::{RateLimiter, RateLimiterConfig};
 use crate::policy::retry::Retry;
 use crate::policy::shedding::PriorityShedder;
 use crate::policy::timeout::{AdaptiveTimeout, AttemptTimeout};
@@ -657,24 +658,11 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
             ));
         }
     }
-    let rate_limit = match &svc.rate_limit {
-        None => None,
-        Some(spec) => {
-            let rl = spec.config().map_err(|n| {
-                err(
-                    format!("{path}.rate_limit"),
-                    if n == 0 {
-                        "needs a limiter: token_bucket or limit_for_period"
-                    } else {
-                        "give exactly one limiter: token_bucket or limit_for_period"
-                    },
-                )
-            })?;
-            RateLimiter::new(rl, SimTime::ZERO)
-                .map_err(|e| e.within(&format!("{path}.rate_limit")))?;
-            Some(rl)
-        }
-    };
+    let rate_limit = svc
+        .rate_limit
+        .as_ref()
+        .map(|spec| build_rate_limit(&format!("{path}.rate_limit"), spec))
+        .transpose()?;
     let concurrency_limit = match &svc.concurrency_limit {
         None => None,
         Some(spec) => {
@@ -738,6 +726,22 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
         autoscale: svc.autoscale,
         warmup: None,
     })
+}
+
+/// The limiter a `rate_limit` table describes (exactly one kind).
+fn build_rate_limit(path: &str, spec: &RateLimitSpec) -> Result<RateLimiterConfig, ConfigError> {
+    let rl = spec.config().map_err(|n| {
+        err(
+            path,
+            if n == 0 {
+                "needs a limiter: token_bucket or limit_for_period"
+            } else {
+                "give exactly one limiter: token_bucket or limit_for_period"
+            },
+        )
+    })?;
+    RateLimiter::new(rl, SimTime::ZERO).map_err(|e| e.within(path))?;
+    Ok(rl)
 }
 
 /// A step of an endpoint once `hold` groups are flattened: a spec step (with its key
@@ -869,13 +873,38 @@ fn build_client(
                 }
                 seen.push(*l);
             }
-            if seen.len() != 4 {
+            let rate = seen.contains(&Layer::RateLimiter) as usize;
+            if seen.len() != 4 + rate {
                 return Err(err(
                     format!("{path}.order"),
-                    "list all four layers once: bulkhead, breaker, retry, timeout",
+                    "list all four layers once: bulkhead, breaker, retry, timeout (and rate_limiter with a rate_limit)",
+                ));
+            }
+            if rate == 1 && c.rate_limit.is_none() {
+                return Err(err(
+                    format!("{path}.order"),
+                    "places a rate_limiter, but the edge has no `rate_limit`",
                 ));
             }
             seen
+        }
+    };
+    let mut layers = layers;
+    if c.rate_limit.is_some() && !layers.contains(&Layer::RateLimiter) {
+        let retry = layers.iter().position(|l| *l == Layer::Retry).unwrap();
+        layers.insert(retry + 1, Layer::RateLimiter);
+    }
+    let rate_limit = match &c.rate_limit {
+        None => None,
+        Some(spec) => {
+            let rpath = format!("{path}.rate_limit");
+            if spec.status.is_some() || spec.retry_after.is_some() {
+                return Err(err(
+                    rpath,
+                    "status and retry_after are what a server answers; a client-side limiter fails the call itself",
+                ));
+            }
+            Some(build_rate_limit(&rpath, spec)?)
         }
     };
     let retry = c
@@ -1011,6 +1040,7 @@ fn build_client(
         total_timeout: c.total_timeout,
         retry,
         hedge,
+        rate_limit,
         budget: c.budget.clone(),
         breaker,
         bulkhead,

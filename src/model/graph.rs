@@ -248,6 +248,8 @@ pub struct Client {
     pub retry: Option<Retry>,
     /// Hedging policy (never with a retry policy).
     pub hedge: Option<Hedge>,
+    /// Client-side rate limiter (the `RateLimiter` layer).
+    pub rate_limit: Option<RateLimiterConfig>,
     /// Retry budget.
     pub budget: Option<RetryBudgetConfig>,
     /// Index into [`Model::breakers`].

@@ -594,6 +594,9 @@ pub enum Layer {
     Retry,
     /// The timeout: per attempt inside the retry, per call outside it.
     Timeout,
+    /// The client-side rate limiter (only with `rate_limit`; by default just inside the
+    /// retry, as Resilience4j's Spring aspects order it: each attempt takes a permit).
+    RateLimiter,
 }
 
 /// The policy stack around calls from one service to another.
@@ -637,7 +640,14 @@ pub struct ClientSpec {
     /// What a failed call answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackConfig>,
-    /// Layer order, outermost first. Default `["bulkhead", "breaker", "retry", "timeout"]`.
+    /// A client-side rate limiter decorating the call (Resilience4j `RateLimiter`, or a
+    /// token bucket): `{ limit_for_period = { limit_for_period = 50, limit_refresh_period
+    /// = "1s", timeout_duration = "500ms" } }`. A caller with no permit in time is parked
+    /// for the whole timeout, then fails as `rate_limited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Layer order, outermost first. Default `["bulkhead", "breaker", "retry", "timeout"]`
+    /// (with a `rate_limit`, `"rate_limiter"` goes just after `"retry"` unless placed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Vec<Layer>>,
     /// One-way network delay of each request and each response on this edge.

@@ -45,7 +45,6 @@ use super::retry::{GRPC_MAX_ATTEMPTS, RetryOn, RetryableSet};
 use super::{ConfigError, Outcome};
 use crate::time::{SimDuration, SimTime};
 
-
 /// The hedging policy as written in a model file:
 /// `hedge = { delay = "50ms", max_attempts = 3, non_fatal = ["server_error"] }`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]

@@ -65,6 +65,7 @@ fn bare_client(
         total_timeout: None,
         retry,
         hedge: None,
+        rate_limit: None,
         budget: None,
         breaker: None,
         instance_breakers: None,
@@ -175,6 +176,9 @@ impl<'m> World<'m> {
             total_timeout: m.total_timeout,
             retry: m.retry.clone(),
             hedge: m.hedge.clone(),
+            rate_limit: m
+                .rate_limit
+                .map(|c| RateLimiter::new(c, now).expect("validated")),
             // gRPC throttling counts the failures the edge would retry (or hedge past).
             budget: m.budget.clone().map(|b| {
                 let b = RetryBudget::new(b, now).expect("validated");

@@ -169,6 +169,10 @@ pub(crate) enum Phase {
     Backoff,
     /// A hedged call: its attempts are calls of their own (its `kids`).
     Hedging,
+    /// Waiting for the permit its client-side rate limiter reserved.
+    RateWait,
+    /// Parked by its client-side rate limiter, to be refused when the timer fires.
+    RateRefused,
 }
 
 pub(crate) const HOLD_BULKHEAD: u8 = 1;
@@ -347,6 +351,7 @@ pub(crate) struct ClientRt {
     pub total_timeout: Option<SimDuration>,
     pub retry: Option<Retry>,
     pub hedge: Option<Hedge>,
+    pub rate_limit: Option<RateLimiter>,
     pub budget: Option<RetryBudget>,
     /// The edge-scoped runtime breaker.
     pub breaker: Option<u32>,

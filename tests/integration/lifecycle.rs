@@ -508,3 +508,60 @@ fn failures_are_counted_by_their_root_cause() {
     );
     assert_eq!(r.summary.failed_by.iter().sum::<u64>(), r.summary.failed);
 }
+
+// ---- client-side rate limiter ----------------------------------------------------------
+
+#[test]
+fn a_client_side_rate_limiter_parks_then_refuses_each_attempt_it_cannot_serve() {
+    // The same Resilience4j limiter decorating the front's calls: 10 permits a second,
+    // a 300 ms timeout, 100 calls a second. Each refused call waits the 300 ms, then
+    // fails as rate_limited at the caller; the leaf sees only the permitted 10/s.
+    let edge = "rate_limit = { limit_for_period = { limit_for_period = 10, limit_refresh_period = \"1s\", timeout_duration = \"300ms\" } }";
+    let r = run(
+        &model(&two_tier("", edge, r#"{ constant = "10ms" }"#, "")),
+        120,
+        1,
+    );
+    let leaf: u64 = r.metrics.services[1]
+        .buckets
+        .iter()
+        .map(|b| b.arrivals)
+        .sum();
+    assert!(
+        (leaf as f64 / 120.0 - 10.0).abs() < 0.2,
+        "leaf sees {leaf} in 120 s"
+    );
+    let rate_limited =
+        4 + cascade::sim::metrics::reason_index(cascade::policy::RejectReason::RateLimited);
+    assert_eq!(r.summary.failed_by[rate_limited], r.summary.failed);
+    assert!(
+        (r.summary.p50_ms - 300.0).abs() < 1.0,
+        "p50 {}",
+        r.summary.p50_ms
+    );
+    // Inside the retry (the default place) each attempt asks for a permit.
+    let retried = format!(
+        "{edge}\nretry = {{ max_attempts = 2, backoff = {{ fixed = {{ delay = \"10ms\" }} }} }}"
+    );
+    let r = run(
+        &model(&two_tier("", &retried, r#"{ constant = "10ms" }"#, "")),
+        120,
+        1,
+    );
+    assert!(
+        (r.summary.p50_ms - 610.0).abs() < 1.0,
+        "two parked attempts and the back-off: p50 {}",
+        r.summary.p50_ms
+    );
+    // A rate_limiter in `order` needs a rate_limit.
+    let text = two_tier(
+        "",
+        "order = [\"rate_limiter\", \"bulkhead\", \"breaker\", \"retry\", \"timeout\"]",
+        r#"{ constant = "10ms" }"#,
+        "",
+    );
+    let path = std::path::Path::new("inline.toml");
+    let table = cascade::model::load::parse_table(path, &text).unwrap();
+    let e = cascade::model::load::model_from_table(path, table).unwrap_err();
+    assert!(e.to_string().contains("clients.leaf.order"), "{e}");
+}

@@ -917,7 +917,11 @@ mod tests {
             )
             .unwrap();
             let f = Class::Failure;
-            assert_eq!(all.classes, [f, f, f, f, Class::Success], "throttled not listed");
+            assert_eq!(
+                all.classes,
+                [f, f, f, f, Class::Success],
+                "throttled not listed"
+            );
             // The Hystrix preset too: a command that throws an ordinary exception on a 4xx.
             let h =
                 parse("hystrix = {}\nrecord_on = [\"server_error\", \"client_error\"]").unwrap();

@@ -131,6 +131,13 @@ impl World<'_> {
                 self.unpark(sched, h);
                 self.attempt_end(sched, h, Outcome::Timeout, Quality::Full);
             }
+            (Phase::RateWait | Phase::RateRefused, _) => {
+                if let Some(t) = c.step_timer.take() {
+                    sched.cancel(t);
+                }
+                c.phase = Phase::Acquiring;
+                self.attempt_end(sched, h, Outcome::Timeout, Quality::Full);
+            }
             (Phase::Acquiring | Phase::Backoff | Phase::Hedging, _) => {}
         }
     }
@@ -146,7 +153,7 @@ impl World<'_> {
                 self.unpark(sched, h);
                 self.release_attempt(sched, h, Outcome::Timeout);
             }
-            Phase::Backoff => {
+            Phase::Backoff | Phase::RateWait | Phase::RateRefused => {
                 if let Some(t) = c.step_timer.take() {
                     sched.cancel(t);
                 }
@@ -170,6 +177,16 @@ impl World<'_> {
             Phase::Hedging => {
                 c.step_timer = None;
                 self.on_hedge_due(sched, h);
+            }
+            Phase::RateWait => {
+                c.step_timer = None;
+                c.phase = Phase::Acquiring;
+                self.advance(sched, h);
+            }
+            Phase::RateRefused => {
+                c.step_timer = None;
+                c.phase = Phase::Acquiring;
+                self.refuse_by_rate(sched, h);
             }
             _ => {}
         }

@@ -22,6 +22,7 @@ use crate::engine::Scheduler;
 use crate::model::spec::Layer;
 use crate::policy::bulkhead::Acquire;
 use crate::policy::circuit_breaker::Admission;
+use crate::policy::rate_limit::RateDecision;
 use crate::policy::{Outcome, RejectReason};
 use crate::sim::metrics::reason_index;
 use crate::sim::slab::Handle;
@@ -217,6 +218,28 @@ impl World<'_> {
                         cb.retries += 1;
                     }
                 }
+                Layer::RateLimiter => {
+                    if let Some(rl) = &mut self.clients[ci].rate_limit {
+                        let (phase, at) = match rl.try_acquire(now, 1) {
+                            RateDecision::Now => (None, now),
+                            RateDecision::At(t) => (Some(Phase::RateWait), t),
+                            RateDecision::RefusedAt(t) if t > now => (Some(Phase::RateRefused), t),
+                            RateDecision::Rejected | RateDecision::RefusedAt(_) => {
+                                return self.refuse_by_rate(sched, h);
+                            }
+                        };
+                        if let Some(phase) = phase {
+                            let t = sched.schedule_timer_at(at, Ev::RetryNow(h));
+                            let c = self.calls.get_mut(h).unwrap();
+                            c.phase = phase;
+                            c.step_timer = Some(t);
+                            if phase == Phase::RateWait {
+                                c.stage += 1;
+                            }
+                            return;
+                        }
+                    }
+                }
                 Layer::Timeout => {
                     if !outer {
                         let mut at = call.deadline;
@@ -252,6 +275,26 @@ impl World<'_> {
             self.metrics.services[c.caller as usize].buckets[bucket].rejected
                 [reason_index(RejectReason::BulkheadFull)] += 1;
         }
+    }
+
+    /// The client-side rate limiter refuses call `h` (now, or after parking it): the call
+    /// or attempt fails as `rate_limited`, counted at the calling service.
+    pub(crate) fn refuse_by_rate(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
+        let call = *self.calls.get(h).unwrap();
+        let ci = call.client as usize;
+        let c = &self.clients[ci];
+        if c.caller != NONE {
+            let bucket = self.metrics.index(sched.now());
+            self.metrics.services[c.caller as usize].buckets[bucket].rejected
+                [reason_index(RejectReason::RateLimited)] += 1;
+        }
+        let outer = (call.stage as usize) < c.retry_pos as usize;
+        self.fail_at(
+            sched,
+            h,
+            outer,
+            Outcome::Rejected(RejectReason::RateLimited),
+        );
     }
 
     pub(crate) fn count_no_upstream(&mut self, client: usize, now: SimTime) {
