@@ -734,9 +734,9 @@ fn build_rate_limit(path: &str, spec: &RateLimitSpec) -> Result<RateLimiterConfi
         err(
             path,
             if n == 0 {
-                "needs a limiter: token_bucket or limit_for_period"
+                "needs a limiter: token_bucket, limit_for_period or fixed_window"
             } else {
-                "give exactly one limiter: token_bucket or limit_for_period"
+                "give exactly one limiter: token_bucket, limit_for_period or fixed_window"
             },
         )
     })?;

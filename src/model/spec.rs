@@ -42,7 +42,9 @@ use crate::policy::health_check::HealthCheckConfig;
 use crate::policy::hedge::HedgeConfig;
 use crate::policy::hpa::AutoscaleConfig;
 use crate::policy::outlier::OutlierConfig;
-use crate::policy::rate_limit::{LimitForPeriodConfig, RateLimiterConfig, TokenBucketConfig};
+use crate::policy::rate_limit::{
+    FixedWindowConfig, LimitForPeriodConfig, RateLimiterConfig, TokenBucketConfig,
+};
 use crate::policy::retry::RetryConfig;
 use crate::policy::shedding::ShedConfig;
 use crate::policy::timeout::AttemptTimeout;
@@ -338,6 +340,10 @@ pub struct RateLimitSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub limit_for_period: Option<LimitForPeriodConfig>,
+    /// A fixed-window counter that counts refused requests too (express-rate-limit);
+    /// its refusals carry the seconds to the window's reset as Retry-After.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_window: Option<FixedWindowConfig>,
     /// How a refusal answers (default `"throttled"`, 429).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusClass>,
@@ -349,10 +355,11 @@ pub struct RateLimitSpec {
 impl RateLimitSpec {
     /// The limiter, if exactly one is given (`Err(n)` with the count otherwise).
     pub fn config(&self) -> Result<RateLimiterConfig, usize> {
-        match (self.token_bucket, self.limit_for_period) {
-            (Some(t), None) => Ok(RateLimiterConfig::TokenBucket(t)),
-            (None, Some(l)) => Ok(RateLimiterConfig::LimitForPeriod(l)),
-            (None, None) => Err(0),
+        match (self.token_bucket, self.limit_for_period, self.fixed_window) {
+            (Some(t), None, None) => Ok(RateLimiterConfig::TokenBucket(t)),
+            (None, Some(l), None) => Ok(RateLimiterConfig::LimitForPeriod(l)),
+            (None, None, Some(w)) => Ok(RateLimiterConfig::FixedWindow(w)),
+            (None, None, None) => Err(0),
             _ => Err(2),
         }
     }

@@ -89,7 +89,11 @@ impl World<'_> {
                         return;
                     }
                     RateDecision::Rejected => {
-                        self.reject(sched, h, RejectReason::RateLimited, signals.rate_limit);
+                        // A limiter that computes its Retry-After (a fixed window) sends it
+                        // unless the model sets one.
+                        let mut signal = signals.rate_limit;
+                        signal.retry_after = signal.retry_after.or(rl.retry_after(now));
+                        self.reject(sched, h, RejectReason::RateLimited, signal);
                         return;
                     }
                     RateDecision::RefusedAt(t) => {

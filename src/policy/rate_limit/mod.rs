@@ -1,5 +1,6 @@
-//! Rate limiters: the classic continuous [`TokenBucket`] (semantics §3.2) and
-//! Resilience4j's fixed-window [`LimitForPeriod`] (`AtomicRateLimiter`, §3.1), behind one
+//! Rate limiters: the classic continuous [`TokenBucket`] (semantics §3.2),
+//! Resilience4j's fixed-window [`LimitForPeriod`] (`AtomicRateLimiter`, §3.1) and a
+//! fixed-window request counter ([`FixedWindow`], express-rate-limit), behind one
 //! [`RateLimiter`] enum configured by [`RateLimiterConfig`].
 //!
 //! Why they exist: a rate limiter caps how fast a caller may hit a dependency (client
@@ -23,7 +24,11 @@
 //! time" (GCRA form) in picoseconds, so refilling never accumulates float error; the
 //! Resilience4j limiter counts whole cycles of nanoseconds since its creation, as Java does.
 
+mod fixed_window;
+
 use serde::{Deserialize, Serialize};
+
+pub use fixed_window::{FixedWindow, FixedWindowConfig};
 
 use crate::policy::ConfigError;
 use crate::time::{SimDuration, SimTime};
@@ -342,6 +347,8 @@ pub enum RateLimiterConfig {
     /// Resilience4j's fixed-cycle limiter.
     #[serde(alias = "resilience4j")]
     LimitForPeriod(LimitForPeriodConfig),
+    /// A fixed-window counter that counts refused requests too (express-rate-limit).
+    FixedWindow(FixedWindowConfig),
 }
 
 impl Default for RateLimiterConfig {
@@ -369,6 +376,8 @@ pub enum RateLimiter {
     TokenBucket(TokenBucket),
     /// See [`LimitForPeriod`].
     LimitForPeriod(LimitForPeriod),
+    /// See [`FixedWindow`].
+    FixedWindow(FixedWindow),
 }
 
 impl RateLimiter {
@@ -382,6 +391,9 @@ impl RateLimiter {
             RateLimiterConfig::LimitForPeriod(c) => LimitForPeriod::new(c, created_at)
                 .map(RateLimiter::LimitForPeriod)
                 .map_err(|e| e.within("limit_for_period")),
+            RateLimiterConfig::FixedWindow(c) => FixedWindow::new(c)
+                .map(RateLimiter::FixedWindow)
+                .map_err(|e| e.within("fixed_window")),
         }
     }
 
@@ -394,6 +406,22 @@ impl RateLimiter {
         match self {
             RateLimiter::TokenBucket(tb) => tb.try_acquire_n(now, permits),
             RateLimiter::LimitForPeriod(l) => l.try_acquire(now, permits),
+            RateLimiter::FixedWindow(w) => {
+                if (0..permits).all(|_| w.try_acquire(now)) {
+                    RateDecision::Now
+                } else {
+                    RateDecision::Rejected
+                }
+            }
+        }
+    }
+
+    /// The Retry-After the limiter itself would send with a refusal at `now` (a fixed
+    /// window: the seconds to its reset), if it computes one.
+    pub fn retry_after(&self, now: SimTime) -> Option<SimDuration> {
+        match self {
+            RateLimiter::FixedWindow(w) => Some(w.retry_after(now)),
+            _ => None,
         }
     }
 }
