@@ -24,3 +24,6 @@ shot lb_death_spiral timeseries_as-written lb_death_spiral
 shot gray_failure lost gray_failure
 shot liveness_restart_storm timeseries_as-written liveness_restart_storm
 shot black_friday_autoscale timeseries_hpa-45s-start black_friday_autoscale
+shot connection_pool_drained timeseries_as-written connection_pool_drained
+shot hedging_tail timeseries_hedged hedging_tail
+shot retry_after_storm lost retry_after_storm

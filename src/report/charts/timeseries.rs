@@ -205,15 +205,15 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             .collect()
     };
     let (busy, note) = top(per_service("busy:"));
-    panels.extend(linear_panel(
+    panels.extend(by_scale(
         format!("(c) Busy workers per service{note}"),
-        "busy workers (mean)".into(),
+        "busy workers (mean)",
         busy,
     ));
     let (queue, note) = top(per_service("queue:"));
-    panels.extend(linear_panel(
+    panels.extend(by_scale(
         format!("(d) Queue length per service{note}"),
-        "queued requests (mean)".into(),
+        "queued requests (mean)",
         queue,
     ));
 
@@ -332,6 +332,36 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             lines,
         ));
     }
+    // Shared connection pools: connections in use, and who waits for one.
+    let pools: Vec<String> = cell
+        .keys()
+        .filter_map(|k| k.strip_prefix("connections:"))
+        .map(str::to_string)
+        .collect();
+    for (metric, caption, y_desc) in [
+        (
+            "connections",
+            "(i) Connections in use per pool",
+            "connections in use (mean)",
+        ),
+        (
+            "connection_waiters",
+            "(j) Callers waiting for a connection, per pool",
+            "waiting (mean)",
+        ),
+    ] {
+        let lines: Vec<Line> = pools
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pool)| line(&format!("{metric}:{pool}"), pool, colour(i), false, 1.0))
+            .collect();
+        let (lines, note) = top(lines);
+        panels.extend(linear_panel(
+            format!("{caption}{note}"),
+            y_desc.into(),
+            lines,
+        ));
+    }
     if panels.is_empty() {
         return None;
     }
@@ -378,6 +408,52 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             .collect(),
         panels,
     })
+}
+
+/// Lines whose peaks differ by more than this factor go to separate panels.
+const SCALE_SPLIT: f64 = 20.0;
+
+/// Linear panels of `lines`, one per order of magnitude: a line that would be flat at
+/// the bottom of another's scale (a leaf's 100 workers beside a proxy's 100 000) gets a
+/// panel of its own, captioned "continued".
+fn by_scale(caption: String, y_desc: &str, lines: Vec<Line>) -> Vec<Panel> {
+    let peak = |l: &Line| {
+        l.points
+            .iter()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+    };
+    let mut order: Vec<(f64, usize, Line)> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| (peak(&l), i, l))
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut groups: Vec<(f64, Vec<(usize, Line)>)> = Vec::new();
+    for (p, i, l) in order {
+        match groups.last_mut() {
+            Some((top, g)) if p * SCALE_SPLIT >= *top => g.push((i, l)),
+            // A line that stays at zero needs no scale of its own: it joins the first.
+            Some(_) if p <= 0.0 => groups[0].1.push((i, l)),
+            _ => groups.push((p, vec![(i, l)])),
+        }
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (_, mut lines))| {
+            // Each panel keeps the services' own order (and so their legend order).
+            lines.sort_by_key(|(k, _)| *k);
+            let lines = lines.into_iter().map(|(_, l)| l).collect();
+            let caption = if i == 0 {
+                caption.clone()
+            } else {
+                format!("{caption} (continued: a smaller scale)")
+            };
+            linear_panel(caption, y_desc.into(), lines)
+        })
+        .collect()
 }
 
 /// A zero-based linear panel, or `None` without lines.
@@ -629,5 +705,41 @@ impl Figure for TimeSeriesFigure {
             }
         }
         Ok::<(), DrawError>(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(label: &str, v: f64) -> Line {
+        Line {
+            label: label.into(),
+            colour: RGBColor(0, 0, 0),
+            dashed: false,
+            points: vec![(0.0, 0.0, 0.0, 0.0), (1.0, v, v, v)],
+        }
+    }
+
+    #[test]
+    fn lines_an_order_of_magnitude_apart_get_panels_of_their_own() {
+        let panels = by_scale(
+            "(c) Busy".into(),
+            "busy",
+            vec![
+                flat("proxy", 100_000.0),
+                flat("leaf", 100.0),
+                flat("idle", 0.0),
+                flat("db", 50.0),
+            ],
+        );
+        let labels: Vec<Vec<&str>> = panels
+            .iter()
+            .map(|p| p.lines.iter().map(|l| l.label.as_str()).collect())
+            .collect();
+        assert_eq!(labels, vec![vec!["proxy", "idle"], vec!["leaf", "db"]]);
+        assert!(panels[1].caption.contains("continued"));
+        let one = by_scale("(c)".into(), "busy", vec![flat("a", 10.0), flat("b", 0.0)]);
+        assert_eq!(one.len(), 1, "zero lines never make a panel of their own");
     }
 }
