@@ -442,3 +442,33 @@ fn list_aligns_its_columns() {
         .collect();
     assert!(starts.windows(2).all(|w| w[0] == w[1]), "{out}");
 }
+
+#[test]
+fn its_own_stderr_redirected_into_the_output_directory_is_not_a_foreign_file() {
+    // `cascade run x --out d 2>d/err.log`: the log is carried over, nothing is refused.
+    let dir = temp_dir("own-stderr");
+    let exp = small_experiment(&dir);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let log = std::fs::File::create(out.join("err.log")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args([
+            "run",
+            s(&exp),
+            "--out",
+            s(&out),
+            "--no-charts",
+            "--replications",
+            "1",
+        ])
+        .stderr(log)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", read_text(&out.join("err.log")));
+    assert!(out.join("err.log").exists(), "carried over");
+    assert!(read(&out.join("runs.csv")).starts_with(b"job,"));
+}
+
+fn read_text(p: &Path) -> String {
+    String::from_utf8_lossy(&read(p)).into_owned()
+}

@@ -85,7 +85,14 @@ pub fn claim(dest: &Path, force: bool, purpose: &str) -> Result<Staging, OutputE
     } else {
         Vec::new()
     };
-    if !foreign.is_empty() && !force {
+    // This process's own stdout or stderr redirected into the directory
+    // (`--out d 2>d/err.log`) is carried over like a foreign file but refuses nothing.
+    let refusing: Vec<&PathBuf> = foreign
+        .iter()
+        .filter(|rel| !is_own_output(&abs.join(rel)))
+        .collect();
+    if !refusing.is_empty() && !force {
+        let foreign = refusing;
         let shown: Vec<String> = foreign
             .iter()
             .take(3)
@@ -106,6 +113,18 @@ pub fn claim(dest: &Path, force: bool, purpose: &str) -> Result<Staging, OutputE
         dest: abs,
         root,
         keep: foreign,
+    })
+}
+
+/// Whether `path` is the file this process's standard output or error goes to (Linux:
+/// the same device and inode as `/proc/self/fd/1` or `/2`; elsewhere never).
+fn is_own_output(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = fs::metadata(path) else {
+        return false;
+    };
+    ["/proc/self/fd/1", "/proc/self/fd/2"].iter().any(|fd| {
+        fs::metadata(fd).is_ok_and(|o| o.is_file() && o.dev() == m.dev() && o.ino() == m.ino())
     })
 }
 
