@@ -106,9 +106,17 @@ impl<E: Copy> Scheduler<E> {
         self.heap.len()
     }
 
-    /// The time of the next entry (possibly a cancelled timer), if any.
-    pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|e| SimTime::from_nanos(e.time))
+    /// The time of the next live event, if any (cancelled timers at the head are
+    /// dropped first: they must not hide a later event from a horizon check).
+    pub fn peek_time(&mut self) -> Option<SimTime> {
+        while let Some(e) = self.heap.peek() {
+            if e.slot != NO_TIMER && self.generations[e.slot as usize] != e.generation {
+                self.heap.pop();
+                continue;
+            }
+            return Some(SimTime::from_nanos(e.time));
+        }
+        None
     }
 
     #[inline]
