@@ -4,7 +4,8 @@
 //! It knows nothing about services or policies. Determinism lives here:
 //! - integer time ([`crate::time`]), queue key `(time, seq)` so ties pop in insertion
 //!   order ([`Scheduler`]);
-//! - timers cancelled by generation, never by searching the heap;
+//! - every pending event in a timing wheel: O(1) insert and cancel, exact `(time, seq)`
+//!   order ([`Scheduler`]);
 //! - one ChaCha stream per source derived from `(seed, replication)` only ([`Streams`]);
 //! - a rolling trace hash of every event ([`RunStats::trace_hash`]) to compare runs.
 
@@ -13,6 +14,7 @@ pub mod mmc;
 mod rng;
 mod run;
 mod scheduler;
+mod wheel;
 
 pub use dist::{Dist, DistSpec};
 pub use rng::{SimRng, StreamKind, Streams};

@@ -91,14 +91,9 @@ pub fn run<M: Model>(
 ) -> Result<RunStats, RunError> {
     let mut events = 0u64;
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let horizon = limits.until.unwrap_or(SimTime::MAX);
     loop {
-        if let Some(until) = limits.until
-            && sched.peek_time().is_some_and(|t| t > until)
-        {
-            sched.advance_to(until);
-            break;
-        }
-        let Some(popped) = sched.pop() else {
+        let Some(popped) = sched.pop_until(horizon) else {
             if let Some(until) = limits.until {
                 sched.advance_to(until);
             }
@@ -179,7 +174,8 @@ mod tests {
         let stats = run(&mut m, &mut s, limits).unwrap();
         assert_eq!(m.seen, vec![t_ms(0), t_ms(10), t_ms(20)]);
         assert_eq!(stats.end, t_ms(25));
-        assert_eq!(s.peek_time(), Some(t_ms(30)), "the rest stays pending");
+        assert_eq!(s.pending(), 1, "the rest stays pending");
+        assert_eq!(s.pop().map(|p| p.time), Some(t_ms(30)));
     }
 
     #[test]

@@ -1,56 +1,21 @@
 //! [`Scheduler`]: the virtual clock and the pending-event queue.
 //!
 //! Invariants:
-//! - the queue key is `(time, seq)`; `seq` increments on every schedule, so events with
+//! - events pop in `(time, seq)` order; `seq` increments on every schedule, so events with
 //!   equal times pop in the order they were scheduled, on every machine;
 //! - time never goes backwards: scheduling in the past is clamped to `now`, so the event
 //!   fires next, after the events already due at `now`;
-//! - a cancellable event (a *timer*) is cancelled by bumping the generation of its slot;
-//!   the stale entry stays in the heap and is skipped when it pops. Nothing searches inside
-//!   the heap and nothing else moves, so cancelling never changes the order of other events.
+//! - every pending event lives in a [`TimerWheel`]: inserting is O(1), cancelling a timer
+//!   unlinks it in O(1) (it never reaches a heap), and only the events due within the
+//!   current ~130 µs sit in a small binary heap. Cancelling never changes the order of
+//!   other events.
 //!
-//! Events are small `Copy` values; the heap and the timer table grow to the largest number
-//! of pending events and then stop allocating.
+//! Events are small `Copy` values; the wheel's nodes and its due heap grow to the largest
+//! number of pending events and then stop allocating.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
+pub use crate::engine::wheel::TimerId;
+use crate::engine::wheel::TimerWheel;
 use crate::time::{SimDuration, SimTime};
-
-const NO_TIMER: u32 = u32::MAX;
-
-/// Handle to a cancellable event, returned by [`Scheduler::schedule_timer_at`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerId {
-    slot: u32,
-    generation: u32,
-}
-
-struct Entry<E> {
-    time: u64,
-    seq: u64,
-    slot: u32,
-    generation: u32,
-    event: E,
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.time == other.time && self.seq == other.seq
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    /// Reversed, so that the max-heap pops the earliest `(time, seq)`.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
 
 /// An event taken off the queue by [`Scheduler::pop`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +32,7 @@ pub struct Popped<E> {
 pub struct Scheduler<E> {
     now: SimTime,
     seq: u64,
-    heap: BinaryHeap<Entry<E>>,
-    generations: Vec<u32>,
-    free_slots: Vec<u32>,
+    queue: TimerWheel<E>,
 }
 
 impl<E: Copy> Default for Scheduler<E> {
@@ -89,9 +52,7 @@ impl<E: Copy> Scheduler<E> {
         Scheduler {
             now: SimTime::ZERO,
             seq: 0,
-            heap: BinaryHeap::with_capacity(n),
-            generations: Vec::new(),
-            free_slots: Vec::new(),
+            queue: TimerWheel::with_capacity(n),
         }
     }
 
@@ -101,63 +62,36 @@ impl<E: Copy> Scheduler<E> {
         self.now
     }
 
-    /// Pending entries, counting cancelled timers not yet skipped.
+    /// Pending events, armed timers included (cancelled ones are gone).
     pub fn pending(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// The time of the next live event, if any (cancelled timers at the head are
-    /// dropped first: they must not hide a later event from a horizon check).
-    pub fn peek_time(&mut self) -> Option<SimTime> {
-        while let Some(e) = self.heap.peek() {
-            if e.slot != NO_TIMER && self.generations[e.slot as usize] != e.generation {
-                self.heap.pop();
-                continue;
-            }
-            return Some(SimTime::from_nanos(e.time));
-        }
-        None
+        self.queue.len()
     }
 
     #[inline]
-    fn push(&mut self, at: SimTime, slot: u32, generation: u32, event: E) {
-        let time = at.max(self.now).as_nanos();
+    fn next_seq(&mut self) -> u64 {
         let seq = self.seq;
         self.seq += 1;
-        self.heap.push(Entry {
-            time,
-            seq,
-            slot,
-            generation,
-            event,
-        });
+        seq
     }
 
     /// Schedules `event` at `at` (clamped to now). It cannot be cancelled.
     #[inline]
     pub fn schedule_at(&mut self, at: SimTime, event: E) {
-        self.push(at, NO_TIMER, 0, event);
+        self.schedule_timer_at(at, event);
     }
 
     /// Schedules `event` after `delay`. It cannot be cancelled.
     #[inline]
     pub fn schedule_in(&mut self, delay: SimDuration, event: E) {
-        self.push(self.now + delay, NO_TIMER, 0, event);
+        self.schedule_at(self.now + delay, event);
     }
 
     /// Schedules a cancellable `event` at `at` (clamped to now).
     #[inline]
     pub fn schedule_timer_at(&mut self, at: SimTime, event: E) -> TimerId {
-        let slot = match self.free_slots.pop() {
-            Some(slot) => slot,
-            None => {
-                self.generations.push(0);
-                (self.generations.len() - 1) as u32
-            }
-        };
-        let generation = self.generations[slot as usize];
-        self.push(at, slot, generation, event);
-        TimerId { slot, generation }
+        let time = at.max(self.now).as_nanos();
+        let seq = self.next_seq();
+        self.queue.insert(time, seq, event)
     }
 
     /// Schedules a cancellable `event` after `delay`.
@@ -170,36 +104,32 @@ impl<E: Copy> Scheduler<E> {
     /// already cancelled. Other events keep their order.
     #[inline]
     pub fn cancel(&mut self, id: TimerId) -> bool {
-        let generation = &mut self.generations[id.slot as usize];
-        if *generation != id.generation {
-            return false;
-        }
-        *generation = generation.wrapping_add(1);
-        self.free_slots.push(id.slot);
-        true
+        self.queue.cancel(id)
     }
 
-    /// Takes the earliest live event off the queue and advances the clock to its time.
-    /// Cancelled timers are skipped. `None` when nothing is pending.
+    /// Takes the earliest event off the queue and advances the clock to its time.
+    /// `None` when nothing is pending.
     #[inline]
     pub fn pop(&mut self) -> Option<Popped<E>> {
-        while let Some(entry) = self.heap.pop() {
-            if entry.slot != NO_TIMER {
-                let generation = &mut self.generations[entry.slot as usize];
-                if *generation != entry.generation {
-                    continue; // cancelled
-                }
-                *generation = generation.wrapping_add(1);
-                self.free_slots.push(entry.slot);
-            }
-            self.now = SimTime::from_nanos(entry.time);
-            return Some(Popped {
-                time: self.now,
-                seq: entry.seq,
-                event: entry.event,
-            });
+        self.pop_until(SimTime::MAX)
+    }
+
+    /// [`Scheduler::pop`], but only an event at or before `until`: when the earliest
+    /// pending event is later, it stays pending and `None` is returned.
+    #[inline]
+    pub fn pop_until(&mut self, until: SimTime) -> Option<Popped<E>> {
+        let until = until.as_nanos();
+        match self.queue.peek_before(until) {
+            Some((time, _)) if time <= until => {}
+            _ => return None,
         }
-        None
+        let (time, seq, event) = self.queue.pop_ready();
+        self.now = SimTime::from_nanos(time);
+        Some(Popped {
+            time: self.now,
+            seq,
+            event,
+        })
     }
 
     /// Moves the clock forward to `t` without handling anything (end of a run at a
@@ -208,7 +138,6 @@ impl<E: Copy> Scheduler<E> {
         self.now = self.now.max(t);
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,7 +234,7 @@ mod tests {
         }
 
         #[test]
-        fn slots_are_recycled_so_the_table_stays_small() {
+        fn nodes_are_recycled_so_the_queue_stays_small() {
             let mut s = Scheduler::new();
             for round in 0..1000u32 {
                 let id = s.schedule_timer_in(ms(10), round);
@@ -317,7 +246,7 @@ mod tests {
                     s.pop();
                 }
             }
-            assert!(s.generations.len() <= 8, "{}", s.generations.len());
+            assert!(s.queue.capacity_used() <= 8, "{}", s.queue.capacity_used());
         }
     }
 }

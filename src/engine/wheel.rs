@@ -1,0 +1,454 @@
+//! [`TimerWheel`]: the pending events of a run in a hierarchical timing wheel (Varghese &
+//! Lauck, as in the Linux kernel and tokio): inserting is O(1), cancelling a timer is O(1)
+//! and a cancelled timer never reaches a heap.
+//!
+//! Almost every timer of a service graph is cancelled: an attempt timeout is armed for
+//! every call and disarmed when the answer comes, milliseconds later. In a binary heap a
+//! cancelled entry stays until it surfaces, so the heap is mostly garbage and every pop
+//! pays for it; and even without timers, a heap of every pending event pays `log n` per
+//! pop. Here an event is a node in a slab, linked into one slot of the wheel; cancelling
+//! unlinks it.
+//!
+//! Layout: level `k` has 64 slots of `2^(SHIFT + 6k)` ns. An event sits at the level of
+//! the highest 6-bit digit (above `SHIFT`) in which its time differs from the wheel's
+//! `cursor`, in the slot of that digit; so every event at level `k` is later than every
+//! event at levels below `k`, and within a level the lowest occupied slot holds the
+//! earliest ones. Advancing takes the lowest occupied slot of the lowest occupied level:
+//! at level 0 its events move to `ready`, a small binary heap ordered by `(time, seq)`;
+//! above, they are spread again over the levels below. Invariant: every live event
+//! earlier than `cursor` is in `ready`, every other one is in the wheel.
+//!
+//! The order of firing is exact `(time, seq)`, as if every event were in one heap. A timer
+//! cancelled while it is in `ready` (in its last ~130 µs) is skipped when it
+//! surfaces there.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Level-0 slot width: 2^17 ns ≈ 131 µs (a wider slot puts more events in `ready`).
+const SHIFT: u32 = 17;
+const SLOT_BITS: u32 = 6;
+const SLOTS: usize = 1 << SLOT_BITS;
+/// 8 levels of 6 bits above `SHIFT` cover every `u64` time.
+const LEVELS: usize = 8;
+const NONE: u32 = u32::MAX;
+/// `Node::at` of a node whose timer is in `ready`.
+const IN_READY: u16 = u16::MAX - 1;
+/// `Node::at` of a free node.
+const FREE: u16 = u16::MAX;
+
+/// A cancellable event: its node index and the node's generation when it was armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    node: u32,
+    generation: u32,
+}
+
+struct Node<E> {
+    time: u64,
+    seq: u64,
+    prev: u32,
+    next: u32,
+    generation: u32,
+    /// `level * 64 + slot` while in the wheel, else [`IN_READY`] or [`FREE`].
+    at: u16,
+    /// The event (stale in a free node).
+    event: E,
+}
+
+/// An event due within the current level-0 slot.
+#[derive(Clone, Copy)]
+struct Ready {
+    time: u64,
+    seq: u64,
+    node: u32,
+    generation: u32,
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ready {
+    /// Reversed: the max-heap pops the earliest `(time, seq)`.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// The cancellable events of one run.
+pub struct TimerWheel<E> {
+    nodes: Vec<Node<E>>,
+    free: u32,
+    heads: Vec<u32>,
+    occupied: [u64; LEVELS],
+    /// Every live timer earlier than this is in `ready`; the wheel holds the others.
+    cursor: u64,
+    ready: BinaryHeap<Ready>,
+    live: usize,
+}
+
+impl<E: Copy> Default for TimerWheel<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E: Copy> TimerWheel<E> {
+    /// An empty wheel with its cursor at time zero.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty wheel with room for `n` pending events before it grows.
+    pub fn with_capacity(n: usize) -> Self {
+        TimerWheel {
+            nodes: Vec::with_capacity(n),
+            free: NONE,
+            heads: vec![NONE; LEVELS * SLOTS],
+            occupied: [0; LEVELS],
+            cursor: 0,
+            ready: BinaryHeap::new(),
+            live: 0,
+        }
+    }
+
+    /// Timers armed and neither fired nor cancelled.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Nodes allocated: the most events ever pending at once.
+    #[cfg(test)]
+    pub fn capacity_used(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when no timer is armed.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Arms `event` at `(time, seq)`. `time` must not be earlier than any timer already
+    /// taken off the wheel (the scheduler clamps times to its clock).
+    #[inline]
+    pub fn insert(&mut self, time: u64, seq: u64, event: E) -> TimerId {
+        let node = if self.free != NONE {
+            let n = self.free;
+            self.free = self.nodes[n as usize].next;
+            let slot = &mut self.nodes[n as usize];
+            slot.time = time;
+            slot.seq = seq;
+            slot.event = event;
+            n
+        } else {
+            self.nodes.push(Node {
+                time,
+                seq,
+                prev: NONE,
+                next: NONE,
+                generation: 0,
+                at: FREE,
+                event,
+            });
+            (self.nodes.len() - 1) as u32
+        };
+        self.live += 1;
+        self.place(node);
+        TimerId {
+            node,
+            generation: self.nodes[node as usize].generation,
+        }
+    }
+
+    /// Puts an unlinked node where its time belongs, relative to the cursor.
+    #[inline]
+    fn place(&mut self, node: u32) {
+        let n = &mut self.nodes[node as usize];
+        if n.time < self.cursor {
+            n.at = IN_READY;
+            self.ready.push(Ready {
+                time: n.time,
+                seq: n.seq,
+                node,
+                generation: n.generation,
+            });
+            return;
+        }
+        let diff = (n.time >> SHIFT) ^ (self.cursor >> SHIFT);
+        let level = if diff == 0 {
+            0
+        } else {
+            (63 - diff.leading_zeros()) / SLOT_BITS
+        };
+        let slot = (n.time >> (SHIFT + SLOT_BITS * level)) as usize & (SLOTS - 1);
+        let at = level as usize * SLOTS + slot;
+        let head = self.heads[at];
+        n.at = at as u16;
+        n.prev = NONE;
+        n.next = head;
+        if head != NONE {
+            self.nodes[head as usize].prev = node;
+        }
+        self.heads[at] = node;
+        self.occupied[level as usize] |= 1 << slot;
+    }
+
+    /// Returns a node to the free list; its generation moves on, so old ids are stale.
+    #[inline]
+    fn release(&mut self, node: u32) {
+        let n = &mut self.nodes[node as usize];
+        n.generation = n.generation.wrapping_add(1);
+        n.at = FREE;
+        n.next = self.free;
+        self.free = node;
+        self.live -= 1;
+    }
+
+    /// Cancels a timer that has not fired. Returns false if it already fired or was
+    /// already cancelled. O(1); other timers keep their order.
+    #[inline]
+    pub fn cancel(&mut self, id: TimerId) -> bool {
+        let Some(n) = self.nodes.get(id.node as usize) else {
+            return false;
+        };
+        if n.generation != id.generation || n.at == FREE {
+            return false;
+        }
+        let at = n.at;
+        if at != IN_READY {
+            let (prev, next) = (n.prev, n.next);
+            if prev != NONE {
+                self.nodes[prev as usize].next = next;
+            } else {
+                self.heads[at as usize] = next;
+                if next == NONE {
+                    let (level, slot) = (at as usize / SLOTS, at as usize % SLOTS);
+                    self.occupied[level] &= !(1 << slot);
+                }
+            }
+            if next != NONE {
+                self.nodes[next as usize].prev = prev;
+            }
+        }
+        // In `ready`: the entry stays and is skipped (its generation no longer matches).
+        self.release(id.node);
+        true
+    }
+
+    /// Brings every live timer at or before `upto` into `ready`, then returns the key
+    /// `(time, seq)` of the earliest one there (which may lie after `upto`), or `None`
+    /// when `ready` is empty: then every live timer is later than `upto`.
+    #[inline]
+    pub fn peek_before(&mut self, before: u64) -> Option<(u64, u64)> {
+        loop {
+            while let Some(top) = self.ready.peek() {
+                if self.nodes[top.node as usize].generation == top.generation {
+                    return Some((top.time, top.seq));
+                }
+                self.ready.pop(); // cancelled while due
+            }
+            // `ready` is empty: every live timer is at or after the cursor.
+            if self.live == 0 || before < self.cursor || !self.advance(before) {
+                return None;
+            }
+        }
+    }
+
+    /// Takes the earliest timer, which [`TimerWheel::peek_before`] just returned.
+    #[inline]
+    pub fn pop_ready(&mut self) -> (u64, u64, E) {
+        let top = self.ready.pop().expect("peeked a ready timer");
+        let event = self.nodes[top.node as usize].event;
+        self.release(top.node);
+        (top.time, top.seq, event)
+    }
+
+    /// Processes the lowest occupied slot, if it starts at or before `before`: into
+    /// `ready` at level 0, spread over the levels below otherwise. Only called with live
+    /// timers in the wheel and `ready` empty. False when there was nothing to do.
+    fn advance(&mut self, before: u64) -> bool {
+        let Some(level) = self.occupied.iter().position(|&bits| bits != 0) else {
+            debug_assert!(false, "advance with an empty wheel");
+            return false;
+        };
+        let slot = self.occupied[level].trailing_zeros() as usize;
+        let shift = SHIFT + SLOT_BITS * level as u32;
+        // The slot's start: the cursor's digits above this level, this slot's digit.
+        let above = shift + SLOT_BITS;
+        let high = if above >= 64 {
+            0
+        } else {
+            (self.cursor >> above) << above
+        };
+        let start = high | ((slot as u64) << shift);
+        if start > before {
+            return false;
+        }
+        let at = level * SLOTS + slot;
+        let list = self.heads[at];
+        self.heads[at] = NONE;
+        self.occupied[level] &= !(1 << slot);
+        if level == 0 {
+            let old = self.cursor;
+            self.cursor = start + (1 << SHIFT);
+            self.replace_list(list);
+            // The cursor may have carried into the next slot of higher levels: the timers
+            // there now share the cursor's digit and belong lower down.
+            let carried = (old ^ self.cursor) >> (SHIFT + SLOT_BITS);
+            if carried != 0 {
+                let top = (63 - carried.leading_zeros()) / SLOT_BITS + 1;
+                for k in (1..=top.min(LEVELS as u32 - 1)).rev() {
+                    let digit = (self.cursor >> (SHIFT + SLOT_BITS * k)) as usize & (SLOTS - 1);
+                    let at = k as usize * SLOTS + digit;
+                    let list = std::mem::replace(&mut self.heads[at], NONE);
+                    self.occupied[k as usize] &= !(1 << digit);
+                    self.replace_list(list);
+                }
+            }
+        } else {
+            debug_assert!(start > self.cursor, "a higher slot starts after the cursor");
+            self.cursor = start;
+            self.replace_list(list);
+        }
+        true
+    }
+
+    /// Places again every node of a list taken off a slot.
+    #[inline]
+    fn replace_list(&mut self, mut node: u32) {
+        while node != NONE {
+            let next = self.nodes[node as usize].next;
+            self.place(node);
+            node = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pops everything in order, as the scheduler does with no other events.
+    fn drain(w: &mut TimerWheel<u32>) -> Vec<(u64, u64, u32)> {
+        let mut out = Vec::new();
+        while w.peek_before(u64::MAX).is_some() {
+            out.push(w.pop_ready());
+        }
+        out
+    }
+
+    #[test]
+    fn fires_in_time_then_sequence_order_across_levels() {
+        let mut w = TimerWheel::new();
+        let times = [
+            5u64,
+            1 << 40,
+            3_000_000,
+            3_000_000,
+            70_000_000,
+            0,
+            1 << 25,
+            999,
+        ];
+        for (seq, &t) in times.iter().enumerate() {
+            w.insert(t, seq as u64, seq as u32);
+        }
+        let got: Vec<u64> = drain(&mut w).iter().map(|&(t, s, _)| t * 100 + s).collect();
+        let mut want: Vec<u64> = times
+            .iter()
+            .enumerate()
+            .map(|(s, &t)| t * 100 + s as u64)
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires_wherever_it_is() {
+        let mut w = TimerWheel::new();
+        let near = w.insert(10, 0, 0);
+        let far = w.insert(1 << 36, 1, 1);
+        let kept = w.insert(1 << 30, 2, 2);
+        assert!(w.cancel(far));
+        assert_eq!(w.peek_before(u64::MAX), Some((10, 0)));
+        assert!(w.cancel(near), "cancelled while due");
+        assert!(!w.cancel(near));
+        assert_eq!(drain(&mut w), vec![(1 << 30, 2, 2)]);
+        assert!(!w.cancel(kept), "already fired");
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn nodes_are_recycled_and_old_ids_stay_stale() {
+        let mut w = TimerWheel::new();
+        let old = w.insert(100, 0, 0);
+        assert!(w.cancel(old));
+        let new = w.insert(100, 1, 1);
+        assert_ne!(old, new);
+        assert!(!w.cancel(old), "a stale id does not cancel the new timer");
+        assert_eq!(drain(&mut w), vec![(100, 1, 1)]);
+        for i in 0..1000u32 {
+            let id = w.insert(200 + u64::from(i), u64::from(i), i);
+            w.cancel(id);
+        }
+        assert_eq!(w.nodes.len(), 1);
+    }
+
+    #[test]
+    fn peek_before_does_not_search_past_its_bound() {
+        let mut w = TimerWheel::new();
+        w.insert(5 << 30, 0, 0);
+        assert_eq!(w.peek_before(1_000), None);
+        assert_eq!(w.cursor, 0, "nothing was advanced");
+        assert_eq!(w.peek_before(6 << 30), Some((5 << 30, 0)));
+    }
+
+    proptest! {
+        /// Against a sorted list: random inserts (never earlier than the last fired),
+        /// cancels and pops interleaved.
+        #[test]
+        fn matches_a_sorted_list(ops in prop::collection::vec((0u8..4, 0u64..1u64 << 34, any::<u16>()), 1..400)) {
+            let mut w = TimerWheel::new();
+            let mut model: Vec<(u64, u64, u32)> = Vec::new();
+            let mut ids: Vec<(TimerId, u64, u64)> = Vec::new();
+            let (mut now, mut seq) = (0u64, 0u64);
+            for (op, x, pick) in ops {
+                match op {
+                    0 | 1 => {
+                        let t = now + x % (1 << (x % 34));
+                        ids.push((w.insert(t, seq, seq as u32), t, seq));
+                        model.push((t, seq, seq as u32));
+                        seq += 1;
+                    }
+                    2 if !ids.is_empty() => {
+                        let (id, t, s) = ids[pick as usize % ids.len()];
+                        let there = model.iter().position(|&(a, b, _)| (a, b) == (t, s));
+                        prop_assert_eq!(w.cancel(id), there.is_some());
+                        if let Some(i) = there { model.remove(i); }
+                    }
+                    _ => {
+                        model.sort();
+                        let want = model.first().copied();
+                        let got = w.peek_before(u64::MAX).map(|_| w.pop_ready());
+                        prop_assert_eq!(got, want);
+                        if let Some((t, _, _)) = want { now = t; model.remove(0); }
+                    }
+                }
+                prop_assert_eq!(w.len(), model.len());
+            }
+            model.sort();
+            prop_assert_eq!(drain(&mut w), model);
+        }
+    }
+}
