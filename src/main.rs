@@ -96,7 +96,7 @@ enum Command {
     },
     /// Measure the engine and the world: events/s on reference models.
     ///
-    /// Example: cascade bench --customers 2000000
+    /// Example: cascade bench --reference ../shared/bench/reference
     Bench {
         /// Customers to simulate through the M/M/c model (c = 200, mean service 180 ms, ρ = 0.9).
         #[arg(long, default_value_t = 2_000_000)]
@@ -107,6 +107,10 @@ enum Command {
         /// Skip the three-tier world benchmark.
         #[arg(long)]
         engine_only: bool,
+        /// Also run this reference loop (e.g. ../shared/bench/reference) before and after
+        /// the cases and print each case as a multiple of its events/s.
+        #[arg(long, value_name = "PATH")]
+        reference: Option<PathBuf>,
     },
     /// List the experiments in a directory with their descriptions.
     ///
@@ -142,7 +146,8 @@ fn main() -> ExitCode {
             customers,
             seed,
             engine_only,
-        } => cli::bench::bench(customers, seed, engine_only),
+            reference,
+        } => cli::bench::bench(customers, seed, engine_only, reference.as_deref()),
         Command::List { dir } => cli::check::list(&dir),
     };
     match result {

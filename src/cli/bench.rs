@@ -1,10 +1,25 @@
-//! `cascade bench`: events per second of the engine (M/M/c) and of the world.
+//! `cascade bench`: events per second of the engine (M/M/c) and of the world, and, with
+//! `--reference`, each as a multiple of the bare reference loop run in the same invocation
+//! (absolute events/s differ 2× between machines of one kind; ratios measured side by
+//! side do not).
 
-use crate::cli::{Fail, other};
+use std::path::Path;
+use std::process::Command;
 
-/// Runs both benchmarks and prints their figures.
-pub fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
+use crate::cli::{Fail, input, other};
+
+/// Runs the benchmarks and prints their figures; with `reference`, also each case's
+/// events/s as a multiple of the reference loop's, measured before and after the cases.
+pub fn bench(
+    customers: u64,
+    seed: u64,
+    engine_only: bool,
+    reference: Option<&Path>,
+) -> Result<(), Fail> {
+    let before = reference.map(|r| run_reference(r, seed)).transpose()?;
+    let mut cases: Vec<(&str, f64)> = Vec::new();
     let b = cascade::bench::mmc(customers, seed).map_err(other)?;
+    cases.push(("M/M/c through the engine", b.events_per_sec()));
     let r = &b.result;
     let t = &b.theory;
     outln!(
@@ -36,6 +51,7 @@ pub fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
     );
     if !engine_only {
         let w = cascade::bench::three_tier(seed).map_err(other)?;
+        cases.push(("three-tier world, full policy stacks", w.events_per_sec()));
         outln!(
             "Three-tier world (gateway → order → payment → processor, 300 req/s, full policy stacks, {} simulated, single thread)",
             w.simulated
@@ -48,6 +64,8 @@ pub fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
             w.wall.as_secs_f64()
         );
         let (pool, fleet) = cascade::bench::fleet(seed).map_err(other)?;
+        cases.push(("one pool of 200 workers", pool.events_per_sec()));
+        cases.push(("10 instances × 20, least request", fleet.events_per_sec()));
         outln!(
             "Fleet (3,000 req/s through a proxy; {} simulated each, single thread)",
             pool.simulated
@@ -64,5 +82,39 @@ pub fn bench(customers: u64, seed: u64, engine_only: bool) -> Result<(), Fail> {
             fleet.ns_per_event() / pool.ns_per_event()
         );
     }
+    if let (Some(path), Some(before)) = (reference, before) {
+        let after = run_reference(path, seed)?;
+        let r = (before + after) / 2.0;
+        outln!(
+            "As multiples of the reference loop ({}: {:.2} M ev/s before the cases, {:.2} after, same machine, same run)",
+            path.display(),
+            before / 1e6,
+            after / 1e6
+        );
+        for (name, eps) in &cases {
+            outln!("  {:<40} {:.2}×", name, eps / r);
+        }
+    }
     Ok(())
+}
+
+/// Runs the reference loop (`PATH 2000000 SEED`, the shared bare binary-heap M/M/c) and
+/// reads the `events_per_s=` figure it prints.
+fn run_reference(path: &Path, seed: u64) -> Result<f64, Fail> {
+    let fail = |why: String| input(anyhow::anyhow!("--reference {}: {why}", path.display()));
+    let out = Command::new(path)
+        .args(["2000000", &seed.to_string()])
+        .output()
+        .map_err(|e| fail(format!("cannot run it: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("").trim().to_string();
+        return Err(fail(format!("it failed ({}): {last}", out.status)));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("events_per_s="))
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| fail("it printed no events_per_s= figure".into()))
 }
