@@ -259,16 +259,29 @@ impl<'m> World<'m> {
             let m = &mut self.metrics;
             let sm = &mut m.services[svc as usize];
             let buckets = &mut sm.buckets;
-            for_each_span(m.bucket, buckets.len(), from, now, |i, secs| {
-                buckets[i].busy_area += busy * secs;
-                buckets[i].queue_area += queued * secs;
-            });
-            if let Some(series) = sm.instances.get_mut(slot as usize) {
-                let n = series.busy_area.len();
-                for_each_span(m.bucket, n, from, now, |i, secs| {
-                    series.busy_area[i] += busy * secs;
-                    series.queue_area[i] += queued * secs;
-                });
+            match sm.instances.get_mut(slot as usize) {
+                // One pass over the spans for the service and the instance series.
+                Some(series) if series.busy_area.len() == buckets.len() => {
+                    for_each_span(m.bucket, buckets.len(), from, now, |i, secs| {
+                        buckets[i].busy_area += busy * secs;
+                        buckets[i].queue_area += queued * secs;
+                        series.busy_area[i] += busy * secs;
+                        series.queue_area[i] += queued * secs;
+                    });
+                }
+                series => {
+                    for_each_span(m.bucket, buckets.len(), from, now, |i, secs| {
+                        buckets[i].busy_area += busy * secs;
+                        buckets[i].queue_area += queued * secs;
+                    });
+                    if let Some(series) = series {
+                        let n = series.busy_area.len();
+                        for_each_span(m.bucket, n, from, now, |i, secs| {
+                            series.busy_area[i] += busy * secs;
+                            series.queue_area[i] += queued * secs;
+                        });
+                    }
+                }
             }
         }
     }
