@@ -6,8 +6,8 @@
 //! every call and disarmed when the answer comes, milliseconds later. In a binary heap a
 //! cancelled entry stays until it surfaces, so the heap is mostly garbage and every pop
 //! pays for it; and even without timers, a heap of every pending event pays `log n` per
-//! pop. Here an event is a node in a slab, linked into one slot of the wheel; cancelling
-//! unlinks it.
+//! pop. Here an event is a node in a slab, listed in one slot of the wheel; cancelling
+//! takes it off that list (a swap-remove: the node knows its position).
 //!
 //! Layout: level `k` has 64 slots of `2^(SHIFT + 6k)` ns. An event sits at the level of
 //! the highest 6-bit digit (above `SHIFT`) in which its time differs from the wheel's
@@ -47,8 +47,8 @@ pub struct TimerId {
 struct Node<E> {
     time: u64,
     seq: u64,
-    prev: u32,
-    next: u32,
+    /// Its index in its slot's list while in the wheel; the next free node while free.
+    pos: u32,
     generation: u32,
     /// `level * 64 + slot` while in the wheel, else [`IN_READY`] or [`FREE`].
     at: u16,
@@ -87,7 +87,9 @@ impl Ord for Ready {
 pub struct TimerWheel<E> {
     nodes: Vec<Node<E>>,
     free: u32,
-    heads: Vec<u32>,
+    /// The nodes of each slot (`level * 64 + slot`), in no particular order: a slot is
+    /// taken whole, and `ready` orders what is due.
+    slots: Vec<Vec<u32>>,
     occupied: [u64; LEVELS],
     /// Every live timer earlier than this is in `ready`; the wheel holds the others.
     cursor: u64,
@@ -112,7 +114,7 @@ impl<E: Copy> TimerWheel<E> {
         TimerWheel {
             nodes: Vec::with_capacity(n),
             free: NONE,
-            heads: vec![NONE; LEVELS * SLOTS],
+            slots: vec![Vec::new(); LEVELS * SLOTS],
             occupied: [0; LEVELS],
             cursor: 0,
             ready: BinaryHeap::new(),
@@ -144,7 +146,7 @@ impl<E: Copy> TimerWheel<E> {
     pub fn insert(&mut self, time: u64, seq: u64, event: E) -> TimerId {
         let node = if self.free != NONE {
             let n = self.free;
-            self.free = self.nodes[n as usize].next;
+            self.free = self.nodes[n as usize].pos;
             let slot = &mut self.nodes[n as usize];
             slot.time = time;
             slot.seq = seq;
@@ -154,8 +156,7 @@ impl<E: Copy> TimerWheel<E> {
             self.nodes.push(Node {
                 time,
                 seq,
-                prev: NONE,
-                next: NONE,
+                pos: NONE,
                 generation: 0,
                 at: FREE,
                 event,
@@ -192,14 +193,10 @@ impl<E: Copy> TimerWheel<E> {
         };
         let slot = (n.time >> (SHIFT + SLOT_BITS * level)) as usize & (SLOTS - 1);
         let at = level as usize * SLOTS + slot;
-        let head = self.heads[at];
+        let list = &mut self.slots[at];
         n.at = at as u16;
-        n.prev = NONE;
-        n.next = head;
-        if head != NONE {
-            self.nodes[head as usize].prev = node;
-        }
-        self.heads[at] = node;
+        n.pos = list.len() as u32;
+        list.push(node);
         self.occupied[level as usize] |= 1 << slot;
     }
 
@@ -209,7 +206,7 @@ impl<E: Copy> TimerWheel<E> {
         let n = &mut self.nodes[node as usize];
         n.generation = n.generation.wrapping_add(1);
         n.at = FREE;
-        n.next = self.free;
+        n.pos = self.free;
         self.free = node;
         self.live -= 1;
     }
@@ -224,20 +221,15 @@ impl<E: Copy> TimerWheel<E> {
         if n.generation != id.generation || n.at == FREE {
             return false;
         }
-        let at = n.at;
-        if at != IN_READY {
-            let (prev, next) = (n.prev, n.next);
-            if prev != NONE {
-                self.nodes[prev as usize].next = next;
-            } else {
-                self.heads[at as usize] = next;
-                if next == NONE {
-                    let (level, slot) = (at as usize / SLOTS, at as usize % SLOTS);
-                    self.occupied[level] &= !(1 << slot);
-                }
+        let (at, pos) = (n.at as usize, n.pos as usize);
+        if at != IN_READY as usize {
+            let list = &mut self.slots[at];
+            list.swap_remove(pos);
+            if let Some(&moved) = list.get(pos) {
+                self.nodes[moved as usize].pos = pos as u32;
             }
-            if next != NONE {
-                self.nodes[next as usize].prev = prev;
+            if list.is_empty() {
+                self.occupied[at / SLOTS] &= !(1 << (at % SLOTS));
             }
         }
         // In `ready`: the entry stays and is skipped (its generation no longer matches).
@@ -295,13 +287,11 @@ impl<E: Copy> TimerWheel<E> {
             return false;
         }
         let at = level * SLOTS + slot;
-        let list = self.heads[at];
-        self.heads[at] = NONE;
         self.occupied[level] &= !(1 << slot);
         if level == 0 {
             let old = self.cursor;
             self.cursor = start + (1 << SHIFT);
-            self.replace_list(list);
+            self.replace_slot(at);
             // The cursor may have carried into the next slot of higher levels: the timers
             // there now share the cursor's digit and belong lower down.
             let carried = (old ^ self.cursor) >> (SHIFT + SLOT_BITS);
@@ -309,28 +299,28 @@ impl<E: Copy> TimerWheel<E> {
                 let top = (63 - carried.leading_zeros()) / SLOT_BITS + 1;
                 for k in (1..=top.min(LEVELS as u32 - 1)).rev() {
                     let digit = (self.cursor >> (SHIFT + SLOT_BITS * k)) as usize & (SLOTS - 1);
-                    let at = k as usize * SLOTS + digit;
-                    let list = std::mem::replace(&mut self.heads[at], NONE);
                     self.occupied[k as usize] &= !(1 << digit);
-                    self.replace_list(list);
+                    self.replace_slot(k as usize * SLOTS + digit);
                 }
             }
         } else {
             debug_assert!(start > self.cursor, "a higher slot starts after the cursor");
             self.cursor = start;
-            self.replace_list(list);
+            self.replace_slot(at);
         }
         true
     }
 
-    /// Places again every node of a list taken off a slot.
+    /// Places again every node of slot `at` (its occupied bit already cleared). They all
+    /// go to lower levels or to `ready`, never back to `at`; the list keeps its capacity.
     #[inline]
-    fn replace_list(&mut self, mut node: u32) {
-        while node != NONE {
-            let next = self.nodes[node as usize].next;
+    fn replace_slot(&mut self, at: usize) {
+        let mut list = std::mem::take(&mut self.slots[at]);
+        for &node in &list {
             self.place(node);
-            node = next;
         }
+        list.clear();
+        self.slots[at] = list;
     }
 }
 
