@@ -1,5 +1,6 @@
 //! Running the plan: every job (variant × point × replication) is an independent
-//! simulation, run on a pool of worker threads that take jobs in plan order.
+//! simulation, run on a pool of worker threads that start the longest jobs first, near
+//! plan order (see [`Dispatch`]).
 //!
 //! Results are folded into the output in plan order (a reorder buffer behind the
 //! workers), and with exact integer accumulators ([`super::results::Acc`]), so the files
@@ -23,7 +24,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::RunError;
 use crate::experiment::limits;
-use crate::experiment::results::{GroupSeries, Series, run_values, series};
+use crate::experiment::results::{GroupSeries, RUN_METRICS, Series, run_values, series};
 use crate::experiment::spec::{Experiment, Job};
 use crate::sim::{RunConfig, World, drain_time};
 
@@ -241,28 +242,34 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     // holds only the results that finished ahead of a slower job.
     let mut first_error = None;
     let mut interrupted = false;
+    let folded = AtomicUsize::new(0);
+    // Workers take jobs from a shared dispatcher, longest first near the fold point.
+    let dispatch = std::sync::Mutex::new(Dispatch::new(exp, &jobs, &saved, threads));
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
         let (pool, jobs, run_job, saved) = (&pool, &jobs, &run_job, &saved);
-        // Each worker takes the next job in plan order from a shared counter, so jobs
-        // start in order and the idle tail is at most one job long.
-        let next_job = AtomicUsize::new(0);
+        let (dispatch, folded) = (&dispatch, &folded);
         scope.spawn(move || {
             pool.scope(|s| {
                 for _ in 0..threads {
                     let tx = tx.clone();
-                    let next_job = &next_job;
                     s.spawn(move |_| {
                         loop {
-                            let pos = next_job.fetch_add(1, Ordering::Relaxed);
-                            let Some(job) = jobs.get(pos) else { break };
-                            if saved[pos] {
-                                continue;
-                            }
+                            let at = folded.load(Ordering::Relaxed);
+                            let Some(pos) = dispatch.lock().expect("dispatcher").next(at) else {
+                                break;
+                            };
+                            let job = &jobs[pos];
                             if stop.load(Ordering::Relaxed) {
                                 break;
                             }
                             let result = run_job(job);
+                            if let Ok(Some((r, _))) = &result {
+                                dispatch
+                                    .lock()
+                                    .expect("dispatcher")
+                                    .finished(pos, &r.values);
+                            }
                             let stopped = matches!(result, Ok(None));
                             if stopped || tx.send((pos, result)).is_err() {
                                 break;
@@ -297,6 +304,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
                     }
                 }
                 next += 1;
+                folded.store(next, Ordering::Relaxed);
                 continue;
             }
             if let Some(result) = pending.remove(&next) {
@@ -309,6 +317,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
                     }
                 }
                 next += 1;
+                folded.store(next, Ordering::Relaxed);
                 continue;
             }
             match rx.recv_timeout(Duration::from_millis(100)) {
@@ -348,4 +357,59 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         notes: note.into_iter().collect(),
         wall: start.elapsed(),
     })
+}
+
+/// Hands out the jobs of a plan, longest first as far as memory allows: among the jobs
+/// not yet started within `window` positions of the next result to fold, the one whose
+/// variant × point ran the most events so far (unknown counts as the most, so a group's
+/// first replication starts in plan order); past the window, plan order. A slow variant
+/// then does not start last and leave the other threads idle, and the reorder buffer
+/// stays as small as in plan order. Only the order in which jobs *start* depends on it;
+/// results are folded in plan order.
+struct Dispatch {
+    /// Positions not yet handed out.
+    remaining: std::collections::BTreeSet<usize>,
+    /// The group (`variant * points + point`) of every position.
+    group: Vec<usize>,
+    /// Events of each group's first finished replication (`None`: not known yet).
+    cost: Vec<Option<u64>>,
+    window: usize,
+}
+
+impl Dispatch {
+    fn new(exp: &Experiment, jobs: &[Job], saved: &[bool], threads: usize) -> Self {
+        let points = exp.points.len();
+        Dispatch {
+            remaining: (0..jobs.len()).filter(|&p| !saved[p]).collect(),
+            group: jobs.iter().map(|j| j.variant * points + j.point).collect(),
+            cost: vec![None; exp.variants.len() * points],
+            window: 4 * threads,
+        }
+    }
+
+    /// The next job to start, given the position of the next result to fold; `None` when
+    /// every job has been handed out.
+    fn next(&mut self, folded: usize) -> Option<usize> {
+        let limit = folded.saturating_add(self.window);
+        let pick = self
+            .remaining
+            .range(..limit)
+            .max_by_key(|&&p| {
+                let cost = self.cost[self.group[p]].unwrap_or(u64::MAX);
+                (cost, std::cmp::Reverse(p))
+            })
+            .or_else(|| self.remaining.first())
+            .copied()?;
+        self.remaining.remove(&pick);
+        Some(pick)
+    }
+
+    /// Learns a group's cost from a finished job.
+    fn finished(&mut self, pos: usize, values: &[f64]) {
+        let g = self.group[pos];
+        if self.cost[g].is_none() {
+            let events = RUN_METRICS.iter().position(|m| *m == "events");
+            self.cost[g] = Some(events.map_or(0, |i| values[i] as u64));
+        }
+    }
 }
