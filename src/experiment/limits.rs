@@ -200,6 +200,25 @@ pub fn check_model(
                     ));
                 }
             }
+            Arrivals::Bursts => {}
+        }
+        let spec = &w.bursts;
+        for (k, b) in spec.iter().enumerate() {
+            if b.count as u64 > limits.max_in_flight {
+                let key = if matches!(w.arrivals, Arrivals::Bursts) && k == 0 {
+                    format!("workloads[{i}].arrivals.burst.count")
+                } else {
+                    let k = k - matches!(w.arrivals, Arrivals::Bursts) as usize;
+                    format!("workloads[{i}].bursts[{k}].count")
+                };
+                return Err(err(
+                    key,
+                    format!(
+                        "a burst of {} users is more than the live-state guard (limits.max_in_flight = {}) allows: its users are all in flight at once",
+                        b.count, limits.max_in_flight
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -34,7 +34,9 @@ fn step_secs(model: &Model, s: &Step) -> f64 {
             .iter()
             .map(|c| hold_secs(model, c.target as usize))
             .fold(0.0, f64::max),
-        Step::Hold { .. } | Step::Release { .. } => 0.0,
+        Step::Hold { .. } | Step::Release { .. } | Step::OccRead { .. } | Step::OccWrite { .. } => {
+            0.0
+        }
     }
 }
 
@@ -86,6 +88,7 @@ fn endpoint_rates(model: &Model) -> Vec<f64> {
         let rate = match &w.arrivals {
             Arrivals::Poisson(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),
             Arrivals::Clients { count, think } => *count as f64 / think.mean_secs().max(1e-9),
+            Arrivals::Bursts => 0.0,
         };
         visit(model, w.target as usize, rate, &mut out);
     }

@@ -104,11 +104,25 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
         written.extend(write_figure(&out, "lost", &fig)?);
     }
     let several = inputs.manifest.sweep.len() > 1;
+    // With contended resources, the work done and the time to serve everyone (the AWS
+    // backoff study's two figures).
+    let mut metrics = vec!["outage_s".to_string(), "lost".to_string()];
+    if !inputs.manifest.resources.is_empty() {
+        metrics.push("completion_s".to_string());
+        metrics.extend(
+            inputs
+                .manifest
+                .resources
+                .iter()
+                .map(|r| format!("occ_writes:{r}")),
+        );
+    }
     for (axis, spec) in inputs.manifest.sweep.iter().enumerate() {
-        for metric in ["outage_s", "lost"] {
+        for metric in &metrics {
             let Some(fig) = sweep::build(&inputs, axis, metric) else {
                 continue;
             };
+            let metric = safe_name(metric);
             let stem = if several {
                 format!("sweep_{metric}_{}", safe_name(&spec.path))
             } else {
