@@ -148,3 +148,140 @@ fn contention_runs_are_deterministic() {
     assert_eq!(a.stats.trace_hash, b.stats.trace_hash);
     assert!(a.metrics.resources[0].conflicts > 0);
 }
+
+mod bad_input {
+    use super::*;
+    use cascade::model::load::{model_from_table, parse_table};
+
+    fn error(text: &str) -> String {
+        let path = std::path::Path::new("occ.toml");
+        let table = parse_table(path, text).unwrap_or_else(|e| panic!("{e}"));
+        match model_from_table(path, table) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_contention_key_is_checked_with_its_path() {
+        let base = occ(10, "0s", SPLIT, DB, "");
+        for (from, to, want) in [
+            (
+                "count = 10",
+                "count = 0",
+                "occ.toml: workloads[0].arrivals.burst.count: must be at least 1",
+            ),
+            (
+                "count = 10",
+                "count = 4000000000",
+                "occ.toml: workloads[0].arrivals.burst.count: 4000000000 users is more than",
+            ),
+            (
+                "{ occ_write = \"row\" }",
+                "{ occ_write = \"rwo\" }",
+                "occ.toml: services.db.endpoints.write.steps[0].occ_write: no resource named \"rwo\" in [resources] (its resources: row)",
+            ),
+            (
+                "[resources.row]\nkind = \"occ\"",
+                "[resources.row]\nkind = \"occ\"\n[resources.unused]\nkind = \"occ\"",
+                "occ.toml: resources.unused: no occ_read or occ_write step uses it",
+            ),
+            (
+                "kind = \"occ\"",
+                "kind = \"lock\"",
+                "occ.toml: resources.row.kind: unknown variant `lock`",
+            ),
+            (
+                "{ occ_read = \"row\" }",
+                "{ occ_read = \"row\", work = { constant = \"1ms\" } }",
+                "occ.toml: services.db.endpoints.read.steps[0]: a step needs exactly one of",
+            ),
+            (
+                "spread = \"0s\" } }",
+                "spread = \"0s\" } }\nbursts = [{ count = 0, at = \"1s\" }]",
+                "occ.toml: workloads[0].bursts[0].count: must be at least 1",
+            ),
+        ] {
+            assert!(base.contains(from), "{from}");
+            let e = error(&base.replacen(from, to, 1));
+            assert!(e.starts_with(want), "{e}\nwant: {want}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        // An occ step naming a resource when the model has none.
+        let e = error(&base.replace("[resources.row]\nkind = \"occ\"", ""));
+        assert!(e.contains("the model has no [resources]"), "{e}");
+    }
+
+    #[test]
+    fn a_burst_beyond_the_live_state_guard_is_refused_before_running() {
+        let m = model(&occ(5000, "0s", SPLIT, DB, ""));
+        let limits = cascade::experiment::limits::Limits {
+            max_in_flight: 1000,
+            max_events: 1_000_000_000,
+        };
+        let e = cascade::experiment::limits::check_model(
+            std::path::Path::new("occ.toml"),
+            "",
+            &m,
+            cascade::time::SimDuration::from_secs(10),
+            &limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("occ.toml: workloads[0].arrivals.burst.count: a burst of 5000 users is more than the live-state guard"),
+            "{e}"
+        );
+    }
+}
+
+mod lint {
+    use super::*;
+    use cascade::model::describe::lint;
+
+    fn has(text: &str, start: &str, needle: &str) -> bool {
+        let l = lint(&model(text));
+        l.iter().any(|w| w.starts_with(start) && w.contains(needle))
+    }
+
+    #[test]
+    fn a_write_without_a_read_on_its_path_is_flagged() {
+        let unread = occ(3, "0s", r#"[{ call = "db.write" }]"#, DB, "");
+        assert!(has(
+            &unread,
+            "services.db.endpoints.write.steps[0].occ_write:",
+            "client.update → db.write"
+        ));
+        assert!(!has(
+            &occ(3, "0s", SPLIT, DB, ""),
+            "services.db",
+            "occ_read"
+        ));
+    }
+
+    #[test]
+    fn retries_without_jitter_through_a_contended_resource_are_flagged() {
+        let exp = "retry = { max_attempts = 50, backoff = { exponential = { base = \"10ms\" } } }";
+        let text = occ(3, "0s", SPLIT, DB, exp);
+        assert!(has(&text, "workloads[0].retry.backoff:", "without jitter"));
+        let full = "retry = { max_attempts = 50, backoff = { full_jitter = { base = \"10ms\" } } }";
+        assert!(!has(
+            &occ(3, "0s", SPLIT, DB, full),
+            "workloads[0]",
+            "jitter"
+        ));
+    }
+
+    #[test]
+    fn a_retry_of_the_write_alone_is_flagged() {
+        let text = occ(3, "0s", SPLIT, DB, "").replace(
+            "network = { constant = \"10ms\" }",
+            "network = { constant = \"10ms\" }\nretry = { max_attempts = 3, backoff = { full_jitter = {} } }",
+        );
+        assert!(has(
+            &text,
+            "services.client.clients.db.retry:",
+            "resending the version"
+        ));
+    }
+}
