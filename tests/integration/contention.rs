@@ -232,6 +232,22 @@ mod bad_input {
             e.starts_with("occ.toml: workloads[0].arrivals.burst.count: a burst of 5000 users is more than the live-state guard"),
             "{e}"
         );
+        // A burst at or after the end of the run would never arrive.
+        let e = cascade::experiment::limits::check_model(
+            std::path::Path::new("occ.toml"),
+            "",
+            &model(&occ(10, "0s", SPLIT, DB, "")),
+            cascade::time::SimDuration::from_secs(1),
+            &limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "occ.toml: workloads[0].arrivals.burst.at: 1s is not before the end of the run (1s)"
+            ),
+            "{e}"
+        );
     }
 }
 
