@@ -238,7 +238,7 @@ pub const COLUMNS: &[Column] = &[
     c(
         "runs.csv",
         "completion_s",
-        "when the last user request that succeeded (good, late, degraded or pending) got its answer, s since the start; empty when none did. For a burst of users, the time until all of them were served",
+        "when the last user request that succeeded (good, late, degraded or pending) got its answer, s since the start; empty when none did. For a burst whose users all succeed: the time to serve them all (the AWS backoff study's completion time)",
     ),
     c(
         "runs.csv",
