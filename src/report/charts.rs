@@ -12,7 +12,8 @@
 //! | `outage`                            | outage and sustained outage per variant (× point)     |
 //! | `lost`                              | lost requests per variant (× point)                   |
 //! | `sweep_outage_s`, `sweep_lost`      | metric vs swept value, a line and CI band per variant |
-//! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers        |
+//! | `sweep_completion_s`, `sweep_occ_writes_<resource>` | with `occ` resources: completion time and writes vs swept value |
+//! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers, occ writes |
 //!
 //! With several swept paths the sweep charts are `sweep_<metric>_<path>`. Names derived
 //! from variants and points are reduced to safe ASCII (`timeout=500ms` → `timeout_500ms`).
