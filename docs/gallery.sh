@@ -27,3 +27,6 @@ shot black_friday_autoscale timeseries_hpa-45s-start black_friday_autoscale
 shot connection_pool_drained timeseries_as-written connection_pool_drained
 shot hedging_tail timeseries_hedged hedging_tail
 shot retry_after_storm lost retry_after_storm
+shot occ_backoff sweep_occ_writes_row occ_backoff_calls
+cp output/occ_backoff/charts/sweep_completion_s.png docs/occ_backoff_time.png
+echo "docs/occ_backoff_time.png  ←  experiments/occ_backoff.toml (sweep_completion_s)"

@@ -187,6 +187,11 @@ pub const COLUMNS: &[Column] = &[
     ),
     c(
         "runs.csv",
+        "failed_conflict",
+        "failed because an `occ_write` found the record changed since its request's `occ_read` (optimistic concurrency: another writer won)",
+    ),
+    c(
+        "runs.csv",
         "retries_refused",
         "retries and hedges a retry budget refused, all client edges",
     ),
@@ -232,6 +237,11 @@ pub const COLUMNS: &[Column] = &[
     ),
     c(
         "runs.csv",
+        "completion_s",
+        "when the last user request that succeeded (good, late, degraded or pending) got its answer, s since the start; empty when none did. For a burst whose users all succeed: the time to serve them all (the AWS backoff study's completion time)",
+    ),
+    c(
+        "runs.csv",
         "amplification",
         "attempts on the busiest client edge per user request (27 for three layers of three attempts against a dead leaf); users' own retries not counted",
     ),
@@ -271,6 +281,16 @@ pub const COLUMNS: &[Column] = &[
         "replicas asked for at the end of the run, summed over services",
     ),
     c("runs.csv", "events", "events simulated"),
+    c(
+        "runs.csv",
+        "occ_writes:<resource>",
+        "for each `occ` resource of the model, writes tried on it (successful or conflicting): the work done, the AWS backoff study's \"calls\"",
+    ),
+    c(
+        "runs.csv",
+        "occ_conflicts:<resource>",
+        "writes on the resource that found its version changed since their read",
+    ),
     c(
         "runs.csv",
         "diverged_why",
@@ -412,6 +432,16 @@ pub const COLUMNS: &[Column] = &[
         "timeseries.csv",
         "connection_waiters",
         "requests and attempts waiting for a connection of the pool (time average)",
+    ),
+    c(
+        "timeseries.csv",
+        "occ_writes_per_s",
+        "writes tried on the `occ` resource (entity: its name) per second",
+    ),
+    c(
+        "timeseries.csv",
+        "occ_conflicts_per_s",
+        "writes on the resource that conflicted, per second",
     ),
     c(
         "timeseries.csv",

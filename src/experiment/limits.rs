@@ -200,6 +200,33 @@ pub fn check_model(
                     ));
                 }
             }
+            Arrivals::Bursts => {}
+        }
+        for (k, b) in w.bursts.iter().enumerate() {
+            let key = if matches!(w.arrivals, Arrivals::Bursts) && k == 0 {
+                format!("workloads[{i}].arrivals.burst")
+            } else {
+                let k = k - matches!(w.arrivals, Arrivals::Bursts) as usize;
+                format!("workloads[{i}].bursts[{k}]")
+            };
+            if b.at.since_start() >= duration {
+                return Err(err(
+                    format!("{key}.at"),
+                    format!(
+                        "{} is not before the end of the run ({duration}): none of its users would arrive",
+                        b.at.since_start()
+                    ),
+                ));
+            }
+            if b.count as u64 > limits.max_in_flight {
+                return Err(err(
+                    format!("{key}.count"),
+                    format!(
+                        "a burst of {} users is more than the live-state guard (limits.max_in_flight = {}) allows: its users are all in flight at once",
+                        b.count, limits.max_in_flight
+                    ),
+                ));
+            }
         }
     }
     Ok(())

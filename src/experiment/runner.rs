@@ -199,6 +199,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     let finished = AtomicUsize::new(reused);
     let mut groups = vec![GroupSeries::default(); exp.variants.len() * exp.points.len()];
     let mut rows = Vec::with_capacity(jobs.len());
+    let resources: Vec<String> = exp.models[0]
+        .resources
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
     let run_job = |job: &Job| -> Result<Option<(JobResult, Series)>, RunnerError> {
         let model = exp.model(job.variant, job.point);
         let cfg = run_config(exp, job);
@@ -220,7 +225,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         };
         let result = JobResult {
             job: *job,
-            values: run_values(&report),
+            values: run_values(&report, &resources),
             diverged: report
                 .diverged
                 .as_ref()

@@ -10,33 +10,28 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::Dist;
 use crate::error::ConfigError;
 use crate::model::graph::{
-    Arrivals, BreakerDef, CallDef, Client, ClientId, Endpoint, EndpointId, Fault, HealthCheck,
-    Liveness, Model, Pool, Probe, Service, ServiceId, Signal, Signals, Step, Warmup, Workload,
+    BreakerDef, CallDef, Client, ClientId, Endpoint, EndpointId, HealthCheck, Liveness, Model,
+    Pool, Probe, Service, ServiceId, Signal, Signals, Step, Warmup,
 };
 use crate::model::spec::{
-    ArrivalsSpec, BreakerScope, ClientSpec, ErrorStatus, FaultSpec, Layer, LivenessSpec, ModelSpec,
-    RateLimitSpec, ReadinessSpec, ServiceSpec, StatusClass, StepSpec, WarmupSpec, WorkSpec,
-    WorkloadSpec,
+    LivenessSpec, ModelSpec, ReadinessSpec, ServiceSpec, StatusClass, StepSpec, WarmupSpec,
+    WorkSpec,
 };
-use crate::policy::balancer::DEFAULT_PANIC_THRESHOLD;
-use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{BulkheadConfig, SemaphoreBulkhead};
-use crate::policy::circuit_breaker::CircuitBreaker;
 use crate::policy::concurrency_limit::SimpleLimiter;
-use crate::policy::fallback::Fallback;
-use crate::policy::hedge::Hedge;
 use crate::policy::hpa::Hpa;
-use crate::policy::outlier::OutlierDetector;
 use crate::policy::probe::{ProbeKind, ProbeTiming};
-use crate::policy::rate_limit::{RateLimiter, RateLimiterConfig};
-use crate::policy::retry::Retry;
 use crate::policy::shedding::PriorityShedder;
-use crate::policy::timeout::{AdaptiveTimeout, AttemptTimeout};
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimDuration;
 use rand::SeedableRng;
+
+mod client;
+mod occ;
+mod workload;
+
+use client::{build_client, build_rate_limit};
 
 fn err(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::new(field, problem)
@@ -120,6 +115,7 @@ impl Builder {
         let mut client_index: BTreeMap<(ServiceId, ServiceId), ClientId> = BTreeMap::new();
         let mut breakers: Vec<BreakerDef> = Vec::new();
         let pools = build_pools(spec)?;
+        let resources = occ::build_resources(spec)?;
 
         for (name, svc) in &spec.services {
             let sid = self.service_ids[name];
@@ -164,9 +160,13 @@ impl Builder {
                     keys.push(step_path.clone());
                     let targets = self.step_targets(&step_path, step)?;
                     let step = match targets {
-                        None => {
-                            build_work(&format!("{step_path}.work"), step.work.as_ref().unwrap())?
-                        }
+                        None => match occ::occ_step(&step_path, step, &resources)? {
+                            Some(occ) => occ,
+                            None => build_work(
+                                &format!("{step_path}.work"),
+                                step.work.as_ref().unwrap(),
+                            )?,
+                        },
                         Some(targets) => {
                             let mut calls = Vec::new();
                             for (target, critical) in targets {
@@ -244,6 +244,7 @@ impl Builder {
             }
         }
         check_cycles(&endpoints)?;
+        occ::check_used(&resources, &endpoints)?;
 
         let mut workloads = Vec::new();
         for (i, w) in spec.workloads.iter().enumerate() {
@@ -269,6 +270,7 @@ impl Builder {
             workloads,
             faults,
             deadline_propagation: spec.deadline_propagation,
+            resources,
         })
     }
 
@@ -345,11 +347,13 @@ impl Builder {
             step.work.is_some(),
             step.call.is_some(),
             step.parallel.is_some(),
+            step.occ_read.is_some(),
+            step.occ_write.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             return Err(err(
                 path,
-                "a step needs exactly one of `work`, `call` or `parallel`",
+                "a step needs exactly one of `work`, `call`, `parallel`, `occ_read` or `occ_write`",
             ));
         }
         if step.critical.is_some() && step.call.is_none() {
@@ -377,215 +381,6 @@ impl Builder {
         }
         Ok(None)
     }
-
-    fn build_workload(&self, path: &str, w: &WorkloadSpec) -> Result<Workload, ConfigError> {
-        let target = self.endpoint(&format!("{path}.target"), &w.target)?;
-        let arrivals = match &w.arrivals {
-            ArrivalsSpec::Poisson(p) => {
-                let ppath = format!("{path}.arrivals.poisson");
-                let points = match (p.rate, &p.schedule) {
-                    (Some(r), None) => {
-                        check_rate(&format!("{ppath}.rate"), r)?;
-                        if r == 0.0 {
-                            return Err(err(format!("{ppath}.rate"), "must be above zero"));
-                        }
-                        vec![(SimTime::ZERO, r)]
-                    }
-                    (None, Some(s)) => {
-                        if s.is_empty() {
-                            return Err(err(
-                                format!("{ppath}.schedule"),
-                                "needs at least one [time, rate] point",
-                            ));
-                        }
-                        let mut points = Vec::new();
-                        for (i, (t, r)) in s.iter().enumerate() {
-                            let f = format!("{ppath}.schedule[{i}]");
-                            check_rate(&f, *r)?;
-                            if i > 0 && *t <= s[i - 1].0 {
-                                return Err(err(
-                                    f,
-                                    format!("{t} is not after the previous point ({})", s[i - 1].0),
-                                ));
-                            }
-                            points.push((SimTime::at(*t), *r));
-                        }
-                        if points.iter().all(|p| p.1 == 0.0) {
-                            return Err(err(format!("{ppath}.schedule"), "every rate is zero"));
-                        }
-                        points
-                    }
-                    _ => return Err(err(ppath, "give exactly one of `rate` or `schedule`")),
-                };
-                Arrivals::Poisson(points)
-            }
-            ArrivalsSpec::Clients(c) => {
-                let cpath = format!("{path}.arrivals.clients");
-                if c.count == 0 {
-                    return Err(err(format!("{cpath}.count"), "must be at least 1"));
-                }
-                let think = match &c.think_dist {
-                    Some(d) => d
-                        .build()
-                        .map_err(|e| e.within(&format!("{cpath}.think_dist")))?,
-                    None => Dist::Exponential {
-                        mean: c.think.as_secs_f64(),
-                    },
-                };
-                Arrivals::Clients {
-                    count: c.count,
-                    think,
-                }
-            }
-        };
-        if w.patience.is_zero() {
-            return Err(err(format!("{path}.patience"), "must be above zero"));
-        }
-        if !w.value.is_finite() || w.value < 0.0 {
-            return Err(err(format!("{path}.value"), "must be a finite number ≥ 0"));
-        }
-        let retry = w
-            .retry
-            .clone()
-            .map(Retry::new)
-            .transpose()
-            .map_err(|e| e.within(&format!("{path}.retry")))?;
-        let balancer = w.load_balancer.unwrap_or_default();
-        balancer
-            .validate()
-            .map_err(|e| e.within(&format!("{path}.load_balancer")))?;
-        Ok(Workload {
-            name: w.name.clone(),
-            target,
-            arrivals,
-            patience: w.patience,
-            slo: w.slo,
-            value: w.value,
-            retry,
-            priority: w.priority,
-            balancer,
-            cancel_on_abandon: w.cancel_on_abandon,
-        })
-    }
-
-    fn build_fault(
-        &self,
-        path: &str,
-        f: &FaultSpec,
-        specs: &BTreeMap<String, ServiceSpec>,
-    ) -> Result<Fault, ConfigError> {
-        let tpath = format!("{path}.target");
-        let (service, endpoint) = match f.target.split_once('.') {
-            Some(_) => {
-                let ep = self.endpoint(&tpath, &f.target)?;
-                (self.endpoint_service[ep as usize], Some(ep))
-            }
-            None => match self.service_ids.get(&f.target) {
-                Some(&s) => (s, None),
-                None => return Err(err(tpath, format!("no service named {:?}", f.target))),
-            },
-        };
-        if f.duration.is_zero() {
-            return Err(err(format!("{path}.duration"), "must be above zero"));
-        }
-        let latency = f
-            .latency
-            .as_ref()
-            .map(|d| d.build().map_err(|e| e.within(&format!("{path}.latency"))))
-            .transpose()?;
-        if let Some(k) = f.latency_multiplier
-            && !(k.is_finite() && k > 0.0)
-        {
-            return Err(err(
-                format!("{path}.latency_multiplier"),
-                "must be a finite number > 0",
-            ));
-        }
-        if latency.is_some() && f.latency_multiplier.is_some() {
-            return Err(err(
-                path,
-                "give `latency` or `latency_multiplier`, not both",
-            ));
-        }
-        let error_rate = f.error_rate.unwrap_or(0.0);
-        if !(0.0..=1.0).contains(&error_rate) {
-            return Err(err(format!("{path}.error_rate"), "must be between 0 and 1"));
-        }
-        if f.status.is_some() && f.error_rate.is_none() {
-            return Err(err(
-                format!("{path}.status"),
-                "says what the injected errors are: it needs error_rate",
-            ));
-        }
-        let error = match f.status.unwrap_or(ErrorStatus::ServerError) {
-            ErrorStatus::ServerError => crate::policy::Outcome::ServerError,
-            ErrorStatus::ClientError => crate::policy::Outcome::ClientError,
-            ErrorStatus::Throttled => crate::policy::Outcome::Throttled,
-        };
-        if let Some(w) = f.workers {
-            let name = specs.keys().nth(service as usize).unwrap();
-            if endpoint.is_some() {
-                return Err(err(
-                    format!("{path}.workers"),
-                    "capacity loss applies to a whole service; target the service",
-                ));
-            }
-            if w > specs[name].workers {
-                return Err(err(
-                    format!("{path}.workers"),
-                    format!("{w} is more than the service has ({})", specs[name].workers),
-                ));
-            }
-        }
-        let does_something = latency.is_some()
-            || f.latency_multiplier.is_some()
-            || error_rate > 0.0
-            || f.refuse
-            || f.hang
-            || f.workers.is_some();
-        if !does_something {
-            return Err(err(
-                path,
-                "the fault changes nothing: give latency, latency_multiplier, error_rate, refuse, hang or workers",
-            ));
-        }
-        if f.refuse && f.hang {
-            return Err(err(path, "a fault cannot both refuse and hang"));
-        }
-        if let Some(k) = f.instances {
-            let name = specs.keys().nth(service as usize).unwrap();
-            let svc = &specs[name];
-            let most = svc
-                .autoscale
-                .map_or(svc.instances, |a| a.max.max(svc.instances));
-            if k == 0 {
-                return Err(err(
-                    format!("{path}.instances"),
-                    "must be at least 1 (leave it out to hit every instance)",
-                ));
-            }
-            if k > most {
-                return Err(err(
-                    format!("{path}.instances"),
-                    format!("{k} is more than {name} has ({most})"),
-                ));
-            }
-        }
-        Ok(Fault {
-            service,
-            endpoint,
-            start: SimTime::at(f.at),
-            end: SimTime::at(f.at + f.duration),
-            latency,
-            latency_multiplier: f.latency_multiplier,
-            error_rate,
-            error,
-            refuse: f.refuse,
-            hang: f.hang,
-            workers: f.workers,
-            instances: f.instances.unwrap_or(u32::MAX),
-        })
-    }
 }
 
 fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {
@@ -594,13 +389,6 @@ fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {
             path,
             format!("{name:?} is not a valid name (no dots or spaces)"),
         ));
-    }
-    Ok(())
-}
-
-fn check_rate(path: &str, r: f64) -> Result<(), ConfigError> {
-    if !r.is_finite() || r < 0.0 {
-        return Err(err(path, format!("rate {r} must be a finite number ≥ 0")));
     }
     Ok(())
 }
@@ -728,22 +516,6 @@ fn build_service(path: &str, name: &str, svc: &ServiceSpec) -> Result<Service, C
     })
 }
 
-/// The limiter a `rate_limit` table describes (exactly one kind).
-fn build_rate_limit(path: &str, spec: &RateLimitSpec) -> Result<RateLimiterConfig, ConfigError> {
-    let rl = spec.config().map_err(|n| {
-        err(
-            path,
-            if n == 0 {
-                "needs a limiter: token_bucket, limit_for_period or fixed_window"
-            } else {
-                "give exactly one limiter: token_bucket, limit_for_period or fixed_window"
-            },
-        )
-    })?;
-    RateLimiter::new(rl, SimTime::ZERO).map_err(|e| e.within(path))?;
-    Ok(rl)
-}
-
 /// A step of an endpoint once `hold` groups are flattened: a spec step (with its key
 /// path), or the taking or giving back of a connection.
 enum Flat<'a> {
@@ -764,7 +536,12 @@ fn flatten<'a>(
         match (&s.hold, &s.steps) {
             (None, None) => out.push(Flat::Step(p, s)),
             (Some(name), Some(inner)) => {
-                if s.work.is_some() || s.call.is_some() || s.parallel.is_some() {
+                if s.work.is_some()
+                    || s.call.is_some()
+                    || s.parallel.is_some()
+                    || s.occ_read.is_some()
+                    || s.occ_write.is_some()
+                {
                     return Err(err(
                         p,
                         "a `hold` step holds a connection through its nested `steps`; put the work and calls inside them",
@@ -841,219 +618,6 @@ fn build_pools(spec: &ModelSpec) -> Result<Vec<Pool>, ConfigError> {
         });
     }
     Ok(pools)
-}
-
-const DEFAULT_ORDER: [Layer; 4] = [
-    Layer::Bulkhead,
-    Layer::Breaker,
-    Layer::Retry,
-    Layer::Timeout,
-];
-
-#[allow(clippy::too_many_arguments)]
-fn build_client(
-    path: &str,
-    name: String,
-    caller: ServiceId,
-    callee: ServiceId,
-    c: &ClientSpec,
-    pools: &[Pool],
-    breakers: &mut Vec<BreakerDef>,
-) -> Result<Client, ConfigError> {
-    let layers = match &c.order {
-        None => DEFAULT_ORDER.to_vec(),
-        Some(order) => {
-            let mut seen = Vec::new();
-            for l in order {
-                if seen.contains(l) {
-                    return Err(err(
-                        format!("{path}.order"),
-                        format!("{l:?} appears twice").to_lowercase(),
-                    ));
-                }
-                seen.push(*l);
-            }
-            let rate = seen.contains(&Layer::RateLimiter) as usize;
-            if seen.len() != 4 + rate {
-                return Err(err(
-                    format!("{path}.order"),
-                    "list all four layers once: bulkhead, breaker, retry, timeout (and rate_limiter with a rate_limit)",
-                ));
-            }
-            if rate == 1 && c.rate_limit.is_none() {
-                return Err(err(
-                    format!("{path}.order"),
-                    "places a rate_limiter, but the edge has no `rate_limit`",
-                ));
-            }
-            seen
-        }
-    };
-    let mut layers = layers;
-    if c.rate_limit.is_some() && !layers.contains(&Layer::RateLimiter) {
-        let retry = layers.iter().position(|l| *l == Layer::Retry).unwrap();
-        layers.insert(retry + 1, Layer::RateLimiter);
-    }
-    let rate_limit = match &c.rate_limit {
-        None => None,
-        Some(spec) => {
-            let rpath = format!("{path}.rate_limit");
-            if spec.status.is_some() || spec.retry_after.is_some() {
-                return Err(err(
-                    rpath,
-                    "status and retry_after are what a server answers; a client-side limiter fails the call itself",
-                ));
-            }
-            Some(build_rate_limit(&rpath, spec)?)
-        }
-    };
-    let retry = c
-        .retry
-        .clone()
-        .map(Retry::new)
-        .transpose()
-        .map_err(|e| e.within(&format!("{path}.retry")))?;
-    let hedge = c
-        .hedge
-        .clone()
-        .map(Hedge::new)
-        .transpose()
-        .map_err(|e| e.within(&format!("{path}.hedge")))?;
-    if hedge.is_some() && retry.is_some() {
-        return Err(err(
-            format!("{path}.hedge"),
-            "an edge has a retry policy or a hedging policy, not both (as in gRPC)",
-        ));
-    }
-    if let Some(b) = &c.budget {
-        RetryBudget::new(b.clone(), SimTime::ZERO)
-            .map_err(|e| e.within(&format!("{path}.budget")))?;
-        if retry.is_none() && hedge.is_none() {
-            return Err(err(
-                format!("{path}.budget"),
-                "a retry budget needs a `retry` or `hedge` policy to limit",
-            ));
-        }
-    }
-    let bulkhead = c
-        .bulkhead
-        .map(|b| b.kind())
-        .transpose()
-        .map_err(|e| e.within(&format!("{path}.bulkhead")))?;
-    let breaker = match (&c.breaker, &c.shared_breaker) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return Err(err(
-                format!("{path}.shared_breaker"),
-                "needs a `breaker` config",
-            ));
-        }
-        (Some(cfg), shared) => {
-            CircuitBreaker::new(cfg.clone()).map_err(|e| e.within(&format!("{path}.breaker")))?;
-            let key = shared.clone().unwrap_or_else(|| name.clone());
-            match breakers.iter().position(|b| b.name == key) {
-                Some(i) if shared.is_some() => Some(i as u32),
-                _ => {
-                    breakers.push(BreakerDef {
-                        name: key,
-                        config: cfg.clone(),
-                    });
-                    Some((breakers.len() - 1) as u32)
-                }
-            }
-        }
-    };
-    let pool = match &c.pool {
-        None => None,
-        Some(p) => match pools.iter().position(|x| &x.name == p) {
-            Some(i) => Some(i as u32),
-            None => {
-                return Err(err(
-                    format!("{path}.pool"),
-                    format!("no pool named {p:?} in [pools]"),
-                ));
-            }
-        },
-    };
-    let (timeout, adaptive_timeout) = match c.timeout {
-        // Hystrix times every command out (execution timeout, 1 s by default).
-        None => (c.breaker.as_ref().and_then(|b| b.implied_timeout()), None),
-        Some(AttemptTimeout::Fixed(d)) => (Some(d), None),
-        Some(AttemptTimeout::Adaptive(cfg)) => {
-            let a = AdaptiveTimeout::new(cfg)
-                .map_err(|e| e.within(&format!("{path}.timeout.adaptive")))?;
-            (Some(a.timeout()), Some(cfg))
-        }
-    };
-    for (field, t) in [("timeout", timeout), ("total_timeout", c.total_timeout)] {
-        if t.is_some_and(|t| t.is_zero()) {
-            return Err(err(
-                format!("{path}.{field}"),
-                "must be above zero (leave it out for none)",
-            ));
-        }
-    }
-    let network = c
-        .network
-        .as_ref()
-        .map(|d| d.build().map_err(|e| e.within(&format!("{path}.network"))))
-        .transpose()?;
-    let fallback = c.fallback.clone().unwrap_or_default();
-    Fallback::<u64>::new(fallback.clone()).map_err(|e| e.within(&format!("{path}.fallback")))?;
-    let balancer = c.load_balancer.unwrap_or_default();
-    balancer
-        .validate()
-        .map_err(|e| e.within(&format!("{path}.load_balancer")))?;
-    if let Some(o) = &c.outlier_detection {
-        OutlierDetector::new(*o, SimTime::ZERO)
-            .map_err(|e| e.within(&format!("{path}.outlier_detection")))?;
-    }
-    let panic_threshold = c.panic_threshold.unwrap_or(DEFAULT_PANIC_THRESHOLD);
-    if !(0.0..=100.0).contains(&panic_threshold) {
-        return Err(err(
-            format!("{path}.panic_threshold"),
-            "must be a percentage between 0 and 100",
-        ));
-    }
-    let breaker_scope = c.breaker_scope.unwrap_or_default();
-    if breaker_scope == BreakerScope::Instance {
-        if c.breaker.is_none() {
-            return Err(err(
-                format!("{path}.breaker_scope"),
-                "needs a `breaker` config",
-            ));
-        }
-        if c.shared_breaker.is_some() {
-            return Err(err(
-                format!("{path}.breaker_scope"),
-                "an instance-scoped breaker belongs to one callee instance and cannot be shared",
-            ));
-        }
-    }
-    Ok(Client {
-        name,
-        caller,
-        callee,
-        layers,
-        timeout,
-        adaptive_timeout,
-        total_timeout: c.total_timeout,
-        retry,
-        hedge,
-        rate_limit,
-        budget: c.budget.clone(),
-        breaker,
-        bulkhead,
-        pool,
-        fallback,
-        network,
-        balancer,
-        health_check: None,
-        panic_threshold,
-        outlier: c.outlier_detection,
-        breaker_scope,
-        cancel: c.cancel,
-    })
 }
 
 /// Rejects call cycles (a → b → a would recurse forever), naming the cycle.

@@ -14,6 +14,7 @@ use crate::model::graph::{Arrivals, Model, Step};
 
 mod fleet_lint;
 mod lint;
+mod occ_lint;
 
 pub use lint::lint;
 
@@ -34,7 +35,9 @@ fn step_secs(model: &Model, s: &Step) -> f64 {
             .iter()
             .map(|c| hold_secs(model, c.target as usize))
             .fold(0.0, f64::max),
-        Step::Hold { .. } | Step::Release { .. } => 0.0,
+        Step::Hold { .. } | Step::Release { .. } | Step::OccRead { .. } | Step::OccWrite { .. } => {
+            0.0
+        }
     }
 }
 
@@ -86,6 +89,7 @@ fn endpoint_rates(model: &Model) -> Vec<f64> {
         let rate = match &w.arrivals {
             Arrivals::Poisson(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),
             Arrivals::Clients { count, think } => *count as f64 / think.mean_secs().max(1e-9),
+            Arrivals::Bursts => 0.0,
         };
         visit(model, w.target as usize, rate, &mut out);
     }
@@ -297,6 +301,54 @@ pub fn describe(file: &Path, model: &Model) -> String {
                 pool.name,
                 pool.config.max_concurrent,
                 fmt_rho(demand / pool.config.max_concurrent as f64)
+            );
+        }
+    }
+    for (r, res) in model.resources.iter().enumerate() {
+        let uses = |write: bool| -> Vec<&str> {
+            model
+                .endpoints
+                .iter()
+                .filter(|e| {
+                    e.steps.iter().any(|s| match *s {
+                        Step::OccRead { resource } => !write && resource as usize == r,
+                        Step::OccWrite { resource } => write && resource as usize == r,
+                        _ => false,
+                    })
+                })
+                .map(|e| e.name.as_str())
+                .collect()
+        };
+        let (reads, writes) = (uses(false), uses(true));
+        let _ = writeln!(
+            s,
+            "  resource {:<7} occ record  read by {}, written by {}",
+            res.name,
+            if reads.is_empty() {
+                "nobody".to_string()
+            } else {
+                reads.join(", ")
+            },
+            if writes.is_empty() {
+                "nobody".to_string()
+            } else {
+                writes.join(", ")
+            },
+        );
+    }
+    for w in &model.workloads {
+        for b in &w.bursts {
+            let _ = writeln!(
+                s,
+                "  burst of {}: {} users at {}{}",
+                w.name,
+                b.count,
+                b.at.since_start(),
+                if b.spread.is_zero() {
+                    ", all at once".to_string()
+                } else {
+                    format!(", spread over {}", b.spread)
+                }
             );
         }
     }

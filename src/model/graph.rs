@@ -51,6 +51,15 @@ pub struct Model {
     pub faults: Vec<Fault>,
     /// Deadline propagation on or off.
     pub deadline_propagation: bool,
+    /// Contended resources (`occ` records), sorted by name.
+    pub resources: Vec<Resource>,
+}
+
+/// A validated contended resource: one record under optimistic concurrency control.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    /// Its name in `[resources]`.
+    pub name: String,
 }
 
 /// A validated service.
@@ -207,6 +216,17 @@ pub enum Step {
         /// Index into [`Model::pools`].
         pool: u32,
     },
+    /// Read the version of `occ` resource `resource` (index into [`Model::resources`]).
+    OccRead {
+        /// The resource.
+        resource: u32,
+    },
+    /// Write `occ` resource `resource` if its version is still the one read, else fail
+    /// as a conflict.
+    OccWrite {
+        /// The resource.
+        resource: u32,
+    },
     /// Give back the connection taken at step `from`.
     Release {
         /// Index into [`Model::pools`].
@@ -306,6 +326,19 @@ pub enum Arrivals {
         /// Think time.
         think: Dist,
     },
+    /// No arrivals but the workload's [`Workload::bursts`].
+    Bursts,
+}
+
+/// Users arriving together: `count` of them uniformly over `[at, at + spread)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Burst {
+    /// Users.
+    pub count: u32,
+    /// Start.
+    pub at: SimTime,
+    /// Width (zero: all at `at`).
+    pub spread: SimDuration,
 }
 
 impl Arrivals {
@@ -348,6 +381,9 @@ pub struct Workload {
     pub balancer: BalancerConfig,
     /// A user giving up cancels their request.
     pub cancel_on_abandon: bool,
+    /// Users arriving in bursts, on top of (or, with [`Arrivals::Bursts`], instead of)
+    /// the arrivals.
+    pub bursts: Vec<Burst>,
 }
 
 /// A validated fault.

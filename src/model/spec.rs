@@ -69,6 +69,10 @@ pub struct ModelSpec {
     /// Scheduled faults.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Contended records by name: `[resources.row] kind = "occ"` is one versioned record
+    /// that `occ_read` and `occ_write` steps use (optimistic concurrency control).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, ResourceSpec>,
     /// Requests carry their absolute deadline; callees drop expired work when they
     /// dequeue it and inner timeouts are capped by the remaining budget.
     #[serde(default)]
@@ -107,6 +111,42 @@ pub struct WorkloadSpec {
     /// stopped with its worker freed, and its own calls cancelled where the edge cancels).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_on_abandon: bool,
+    /// Extra users arriving together on top of `arrivals` (a reconnect after a connection
+    /// drop): `bursts = [{ count = 10000, at = "5m", spread = "0s" }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bursts: Vec<BurstSpec>,
+}
+
+/// `{ count = 10000, at = "5m", spread = "0s" }`: `count` users arrive at `at`, spread
+/// uniformly over `[at, at + spread)` (all at the same instant with `spread = "0s"`, the
+/// default). Each sends one request, retried with the workload's `retry`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSpec {
+    /// Users in the burst (at least 1).
+    pub count: u32,
+    /// When the burst starts.
+    pub at: SimDuration,
+    /// Over how long its users arrive (uniformly); default 0: all at once.
+    #[serde(default)]
+    pub spread: SimDuration,
+}
+
+/// A contended resource.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// What it is: `"occ"`, one record under optimistic concurrency control.
+    pub kind: ResourceKind,
+}
+
+/// Kinds of [`ResourceSpec`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// One versioned record: a read remembers its version, a write succeeds only if the
+    /// version is still the one read (and bumps it), else fails as a `conflict`.
+    Occ,
 }
 
 /// Open or closed arrivals.
@@ -118,6 +158,8 @@ pub enum ArrivalsSpec {
     /// A fixed population of clients, each waiting `think` (exponential with this mean
     /// unless `think_dist` is given) between the end of one request and the next.
     Clients(ClientsSpec),
+    /// Users who all arrive at once (or within `spread`): the workload's only arrivals.
+    Burst(BurstSpec),
 }
 
 /// Poisson arrivals per second.
@@ -444,8 +486,9 @@ pub struct EndpointSpec {
     pub steps: Vec<StepSpec>,
 }
 
-/// One step: exactly one of `work`, `call`, `parallel`, or `hold` with nested `steps`
-/// (`{ hold = "db", steps = [...] }`: one connection of `[pools.db]` held through them).
+/// One step: exactly one of `work`, `call`, `parallel`, `occ_read`, `occ_write`, or `hold`
+/// with nested `steps` (`{ hold = "db", steps = [...] }`: one connection of `[pools.db]`
+/// held through them).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -468,6 +511,16 @@ pub struct StepSpec {
     /// With `hold`: the steps run while the connection is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepSpec>>,
+    /// Read the version of this `occ` resource (named in `[resources]`) into the user
+    /// request: the requests up the chain remember it, so a write reached by a later call
+    /// of the same request sees it. Takes no time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occ_read: Option<String>,
+    /// Write this `occ` resource: succeeds and bumps its version if it is still the
+    /// version this request read, else fails the request as a `conflict` (a server error
+    /// to retry policies). Takes no time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occ_write: Option<String>,
 }
 
 /// A call inside a `parallel` group.

@@ -12,7 +12,8 @@
 //! | `outage`                            | outage and sustained outage per variant (× point)     |
 //! | `lost`                              | lost requests per variant (× point)                   |
 //! | `sweep_outage_s`, `sweep_lost`      | metric vs swept value, a line and CI band per variant |
-//! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers        |
+//! | `sweep_completion_s`, `sweep_occ_writes_<resource>` | with `occ` resources: completion time and writes vs swept value |
+//! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers, occ writes |
 //!
 //! With several swept paths the sweep charts are `sweep_<metric>_<path>`. Names derived
 //! from variants and points are reduced to safe ASCII (`timeout=500ms` → `timeout_500ms`).
@@ -104,11 +105,25 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
         written.extend(write_figure(&out, "lost", &fig)?);
     }
     let several = inputs.manifest.sweep.len() > 1;
+    // With contended resources, the work done and the time to serve everyone (the AWS
+    // backoff study's two figures).
+    let mut metrics = vec!["outage_s".to_string(), "lost".to_string()];
+    if !inputs.manifest.resources.is_empty() {
+        metrics.push("completion_s".to_string());
+        metrics.extend(
+            inputs
+                .manifest
+                .resources
+                .iter()
+                .map(|r| format!("occ_writes:{r}")),
+        );
+    }
     for (axis, spec) in inputs.manifest.sweep.iter().enumerate() {
-        for metric in ["outage_s", "lost"] {
+        for metric in &metrics {
             let Some(fig) = sweep::build(&inputs, axis, metric) else {
                 continue;
             };
+            let metric = safe_name(metric);
             let stem = if several {
                 format!("sweep_{metric}_{}", safe_name(&spec.path))
             } else {

@@ -380,13 +380,15 @@ impl<'m> World<'m> {
             self.clients.push(users);
             let rate_max = match &wl.arrivals {
                 Arrivals::Poisson(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),
-                Arrivals::Clients { .. } => 0.0,
+                Arrivals::Clients { .. } | Arrivals::Bursts => 0.0,
             };
             self.workloads.push(WorkloadRt {
                 client: id,
                 arrivals: streams.stream(StreamKind::Arrivals, w as u32),
                 users: streams.stream(StreamKind::Users, w as u32),
                 rate_max,
+                bursts: wl.bursts.iter().map(|b| (b.count, 0.0)).collect(),
+                burst_rng: streams.stream(StreamKind::Arrivals, 1_000_000 + w as u32),
             });
         }
         // Edges: one per model client, then one per workload.

@@ -68,12 +68,17 @@ pub enum FailReason {
     Throttled,
     /// A protection rejected it.
     Rejected(RejectReason),
+    /// An optimistic-concurrency write found the record changed since its read.
+    Conflict,
 }
 
 /// Why user requests failed, in CSV column order: `failed_error`, `failed_timeout`,
 /// `failed_client_error`, `failed_throttled`, then `failed_<reason>` for each of
-/// [`REJECT_REASONS`].
-pub const FAIL_REASONS: usize = 4 + REJECT_REASONS.len();
+/// [`REJECT_REASONS`], then `failed_conflict`.
+pub const FAIL_REASONS: usize = 4 + REJECT_REASONS.len() + 1;
+
+/// The index of [`FailReason::Conflict`].
+const CONFLICT: usize = 4 + REJECT_REASONS.len();
 
 /// The column name of failure reason `i` (see [`FAIL_REASONS`]).
 pub fn fail_reason_name(i: usize) -> &'static str {
@@ -82,6 +87,7 @@ pub fn fail_reason_name(i: usize) -> &'static str {
         1 => "timeout",
         2 => "client_error",
         3 => "throttled",
+        CONFLICT => "conflict",
         i => REJECT_REASONS[i - 4].name(),
     }
 }
@@ -95,6 +101,7 @@ impl FailReason {
             FailReason::ClientError => 2,
             FailReason::Throttled => 3,
             FailReason::Rejected(r) => 4 + reason_index(r),
+            FailReason::Conflict => CONFLICT,
         }
     }
 
@@ -105,6 +112,7 @@ impl FailReason {
             1 => FailReason::Timeout,
             2 => FailReason::ClientError,
             3 => FailReason::Throttled,
+            CONFLICT => FailReason::Conflict,
             i => FailReason::Rejected(REJECT_REASONS[i - 4]),
         }
     }
@@ -402,6 +410,35 @@ impl PoolMetrics {
     }
 }
 
+/// An `occ` resource's metrics: writes tried and the conflicts among them, in total and
+/// per bucket.
+#[derive(Clone, Debug)]
+pub struct ResourceMetrics {
+    /// Its name in `[resources]`.
+    pub name: String,
+    /// Writes tried (successful or not).
+    pub writes: u64,
+    /// Writes that found the version changed since their read.
+    pub conflicts: u64,
+    /// Writes tried per bucket.
+    pub writes_per_bucket: Vec<u64>,
+    /// Conflicts per bucket.
+    pub conflicts_per_bucket: Vec<u64>,
+}
+
+impl ResourceMetrics {
+    /// Empty metrics of resource `name`.
+    pub fn new(name: String, n_buckets: usize) -> Self {
+        ResourceMetrics {
+            name,
+            writes: 0,
+            conflicts: 0,
+            writes_per_bucket: vec![0; n_buckets],
+            conflicts_per_bucket: vec![0; n_buckets],
+        }
+    }
+}
+
 /// A service's metrics.
 #[derive(Clone, Debug)]
 pub struct ServiceMetrics {
@@ -634,6 +671,11 @@ pub struct Metrics {
     pub final_replicas: u64,
     /// The largest Σ replicas over services during the run.
     pub peak_replicas: u64,
+    /// Per `occ` resource.
+    pub resources: Vec<ResourceMetrics>,
+    /// When the last user request that succeeded (good, late, degraded or pending) got
+    /// its answer.
+    pub last_success: Option<SimTime>,
 }
 
 impl Metrics {
@@ -670,6 +712,8 @@ impl Metrics {
             pools: Vec::new(),
             final_replicas: 0,
             peak_replicas: 0,
+            resources: Vec::new(),
+            last_success: None,
         }
     }
 
@@ -718,6 +762,8 @@ impl Metrics {
         w.totals.add(outcome);
         if let UserOutcome::Failed(why) = outcome {
             w.failed_by[why.index()] += 1;
+        } else if outcome != UserOutcome::Abandoned {
+            self.last_success = Some(self.last_success.map_or(now, |t| t.max(now)));
         }
         if matches!(
             outcome,

@@ -10,6 +10,7 @@ mod config;
 mod connections;
 mod fleet;
 pub mod metrics;
+mod occ;
 mod probes;
 pub mod report;
 mod service;

@@ -255,6 +255,8 @@ impl World<'_> {
         };
         match step {
             &Step::Hold { pool } => return self.take_connection(sched, h, pool),
+            &Step::OccRead { resource } => return self.occ_read(h, resource),
+            &Step::OccWrite { resource } => return self.occ_write(sched, h, resource),
             &Step::Release { pool, .. } => {
                 self.requests.get_mut(h).unwrap().step += 1;
                 self.release_pool(sched, pool);

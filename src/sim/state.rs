@@ -121,6 +121,13 @@ pub enum Ev {
     HpaSync(u32),
     /// The outlier detector of an edge sweeps.
     OutlierSweep(u32),
+    /// The next users of a burst arrive.
+    Burst {
+        /// The workload.
+        workload: u32,
+        /// Index into its bursts.
+        burst: u32,
+    },
 }
 
 /// Who waits for a call.
@@ -467,4 +474,9 @@ pub(crate) struct WorkloadRt {
     pub arrivals: SimRng,
     pub users: SimRng,
     pub rate_max: f64,
+    /// Per burst: users still to arrive, and the position in `[0, 1)` of the last one
+    /// within the burst's spread.
+    pub bursts: Vec<(u32, f64)>,
+    /// Arrival offsets within bursts (its own stream: a burst never shifts the others).
+    pub burst_rng: SimRng,
 }

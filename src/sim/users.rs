@@ -31,7 +31,51 @@ impl World<'_> {
                     sched.schedule_in(d, Ev::Think(w, c));
                 }
             }
+            Arrivals::Bursts => {}
         }
+        for b in 0..model.workloads[w as usize].bursts.len() {
+            self.schedule_burst(sched, w, b as u32);
+        }
+    }
+
+    /// Schedules the next user of burst `b`: the users' arrival times are the sorted
+    /// draws of `count` uniforms over the spread, generated in ascending order one at a
+    /// time (the next order statistic given the last: `x + (1 − x)(1 − V^(1/m))` with `m`
+    /// users left), so a burst of any size holds one pending event.
+    fn schedule_burst(&mut self, sched: &mut Scheduler<Ev>, w: u32, b: u32) {
+        let burst = self.model.workloads[w as usize].bursts[b as usize];
+        let wl = &mut self.workloads[w as usize];
+        let (left, x) = wl.bursts[b as usize];
+        if left == 0 {
+            return;
+        }
+        let at = if burst.spread.is_zero() {
+            burst.at
+        } else {
+            let v: f64 = wl.burst_rng.random();
+            let next = x + (1.0 - x) * (1.0 - v.powf(1.0 / left as f64));
+            wl.bursts[b as usize].1 = next;
+            burst.at + burst.spread.mul_f64(next)
+        };
+        let ev = Ev::Burst {
+            workload: w,
+            burst: b,
+        };
+        sched.schedule_at(at.max(sched.now()), ev);
+    }
+
+    /// Users of burst `b` arrive: all of them at once without a spread, else the next one.
+    pub(crate) fn on_burst(&mut self, sched: &mut Scheduler<Ev>, w: u32, b: u32) {
+        let spread = self.model.workloads[w as usize].bursts[b as usize].spread;
+        let (left, _) = self.workloads[w as usize].bursts[b as usize];
+        let n = if spread.is_zero() { left } else { 1 };
+        self.workloads[w as usize].bursts[b as usize].0 = left - n;
+        if sched.now() < self.horizon {
+            for _ in 0..n {
+                self.start_intent(sched, w, OPEN);
+            }
+        }
+        self.schedule_burst(sched, w, b);
     }
 
     /// Next candidate arrival at the peak rate; thinning accepts it with rate(t) ÷ peak.

@@ -51,6 +51,8 @@ pub struct World<'m> {
     pub(crate) breaker_slots: Vec<Vec<u32>>,
     pub(crate) probers: Vec<ProberRt>,
     pub(crate) pools: Vec<SemaphoreBulkhead<Waiter>>,
+    /// `occ` resources, by index in the model.
+    pub(crate) occ: Vec<crate::sim::occ::OccRt>,
     pub(crate) workloads: Vec<WorkloadRt>,
     pub(crate) requests: Slab<Request>,
     pub(crate) calls: Slab<Call>,
@@ -89,6 +91,11 @@ impl<'m> World<'m> {
         for (i, s) in model.services.iter().enumerate() {
             metrics.services[i].setup_fleet(s.is_fleet(), s.max_instances());
         }
+        metrics.resources = model
+            .resources
+            .iter()
+            .map(|r| crate::sim::metrics::ResourceMetrics::new(r.name.clone(), n_buckets))
+            .collect();
         metrics.pools = model
             .pools
             .iter()
@@ -117,6 +124,7 @@ impl<'m> World<'m> {
                 .iter()
                 .map(|p| SemaphoreBulkhead::new(p.config).expect("validated"))
                 .collect(),
+            occ: model.resources.iter().map(|_| Default::default()).collect(),
             workloads: Vec::new(),
             requests: Slab::default(),
             calls: Slab::default(),
@@ -394,6 +402,7 @@ pub fn guard_step(model: &Model, cfg: &RunConfig) -> SimDuration {
         .map(|w| match &w.arrivals {
             Arrivals::Poisson(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),
             Arrivals::Clients { count, think } => *count as f64 / think.mean_secs().max(1e-3),
+            Arrivals::Bursts => 0.0,
         })
         .sum();
     let secs = (cfg.max_in_flight as f64 / (4.0 * rate.max(1e-9))).clamp(1e-3, 1.0);
@@ -484,6 +493,7 @@ impl EngineModel for World<'_> {
             } => self.on_grace_end(sched, service, slot, incarnation),
             Ev::HpaSync(s) => self.on_hpa_sync(sched, s),
             Ev::OutlierSweep(e) => self.on_outlier_sweep(sched, e),
+            Ev::Burst { workload, burst } => self.on_burst(sched, workload, burst),
         }
     }
 
@@ -517,6 +527,7 @@ impl EngineModel for World<'_> {
             Ev::OutlierSweep(e) => (18 << 56) | e as u64,
             Ev::Step(h) => (19 << 56) | h.index() as u64,
             Ev::HoldExpired(h) => (20 << 56) | h.index() as u64,
+            Ev::Burst { workload, burst } => (21 << 56) | ((workload as u64) << 32) | burst as u64,
         }
     }
 }

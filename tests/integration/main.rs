@@ -1,6 +1,7 @@
 //! Integration tests, one binary (link once): `cargo test --release`.
 
 mod cli;
+mod contention;
 mod engine;
 mod fleets;
 mod fuzz;

@@ -13,7 +13,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::experiment::output::{Manifest, OutputError};
-use crate::experiment::results::{Acc, GroupSeries, RUN_METRICS, SeriesKey, metric_range, wilson};
+use crate::experiment::results::{
+    Acc, GroupSeries, RUN_METRICS, SeriesKey, metric_range, resource_metrics, wilson,
+};
 
 /// A number as written in `runs.csv`: integers plainly, other values in the shortest form
 /// that reads back exactly, NaN as an empty field.
@@ -53,7 +55,7 @@ pub struct Row {
     /// Plan index.
     pub job: usize,
     /// The remaining fields in order: variant, point, one per swept path, replication,
-    /// seed, [`RUN_METRICS`], `diverged_why`.
+    /// seed, [`RUN_METRICS`], the resource metrics, `diverged_why`.
     pub fields: Vec<String>,
 }
 
@@ -67,6 +69,7 @@ pub fn runs_header(m: &Manifest) -> Vec<String> {
     h.extend(m.sweep.iter().map(|a| a.path.clone()));
     h.extend(strings(&["replication", "seed"]));
     h.extend(strings(&RUN_METRICS));
+    h.extend(resource_metrics(&m.resources));
     h.push("diverged_why".to_string());
     h
 }
@@ -143,7 +146,11 @@ pub fn write_data(
             j += 1;
         }
         let group = &rows[i..j];
-        for (k, metric) in RUN_METRICS.iter().enumerate() {
+        let metrics: Vec<String> = strings(&RUN_METRICS)
+            .into_iter()
+            .chain(resource_metrics(&m.resources))
+            .collect();
+        for (k, metric) in metrics.iter().enumerate() {
             let mut acc = Acc::default();
             for r in group {
                 acc.add(

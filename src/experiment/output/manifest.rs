@@ -47,6 +47,10 @@ pub struct Manifest {
     pub clients: Vec<String>,
     /// Workload names.
     pub workloads: Vec<String>,
+    /// `occ` resource names (of the first variant's model): each has its `occ_writes` and
+    /// `occ_conflicts` columns in `runs.csv`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// Jobs in the whole plan.
     pub jobs: usize,
     /// `K/N` when this directory holds one shard: a partial result.
@@ -183,6 +187,7 @@ impl Manifest {
             services: m0.services.iter().map(|s| s.name.clone()).collect(),
             clients: m0.clients.iter().map(|c| edge_name(&c.name)).collect(),
             workloads: m0.workloads.iter().map(|w| w.name.clone()).collect(),
+            resources: m0.resources.iter().map(|r| r.name.clone()).collect(),
             jobs: exp.job_count(),
             shard: shard.map(|(k, n)| format!("{k}/{n}")),
             shard_jobs: shard.map(|_| shard_jobs),

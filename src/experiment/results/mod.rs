@@ -21,7 +21,7 @@ use crate::sim::RunReport;
 
 /// The per-run metrics written to `runs.csv`, in column order (defined in
 /// `output/README.md`).
-pub const RUN_METRICS: [&str; 46] = [
+pub const RUN_METRICS: [&str; 48] = [
     "outage_s",
     "sustained_outage_s",
     "recovery_s",
@@ -50,6 +50,7 @@ pub const RUN_METRICS: [&str; 46] = [
     "failed_shed",
     "failed_deadline_exceeded",
     "failed_no_healthy_upstream",
+    "failed_conflict",
     "retries_refused",
     "fallbacks",
     "outbox_delivered",
@@ -59,6 +60,7 @@ pub const RUN_METRICS: [&str; 46] = [
     "p99_ms",
     "p50_ok_ms",
     "p99_ok_ms",
+    "completion_s",
     "amplification",
     "wasted",
     "wasted_s",
@@ -81,8 +83,18 @@ pub fn metric_range(metric: &str) -> (f64, f64) {
     }
 }
 
-/// The values of [`RUN_METRICS`] for one run.
-pub fn run_values(r: &RunReport) -> Vec<f64> {
+/// The per-resource metrics of `runs.csv`, after [`RUN_METRICS`]: for each `occ` resource
+/// (in `resources` order) `occ_writes:<name>`, then `occ_conflicts:<name>`.
+pub fn resource_metrics(resources: &[String]) -> Vec<String> {
+    resources
+        .iter()
+        .flat_map(|r| [format!("occ_writes:{r}"), format!("occ_conflicts:{r}")])
+        .collect()
+}
+
+/// The values of [`RUN_METRICS`] for one run, then of [`resource_metrics`] for
+/// `resources` (NaN for a resource this run's model does not have).
+pub fn run_values(r: &RunReport, resources: &[String]) -> Vec<f64> {
     let s = &r.summary;
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let mut v = vec![
@@ -114,6 +126,7 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.p99_ms,
         s.p50_ok_ms,
         s.p99_ok_ms,
+        r.metrics.last_success.map_or(f64::NAN, |t| t.as_secs_f64()),
         s.amplification,
         s.wasted as f64,
         s.wasted_s,
@@ -124,6 +137,11 @@ pub fn run_values(r: &RunReport) -> Vec<f64> {
         s.final_replicas as f64,
         s.events as f64,
     ]);
+    for name in resources {
+        let m = r.metrics.resources.iter().find(|m| &m.name == name);
+        v.push(m.map_or(f64::NAN, |m| m.writes as f64));
+        v.push(m.map_or(f64::NAN, |m| m.conflicts as f64));
+    }
     v
 }
 

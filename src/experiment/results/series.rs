@@ -91,7 +91,8 @@ pub fn series_count(model: &Model) -> u64 {
         + 2 * model.clients.len()
         + fleets
         + 2 * fleet_edges
-        + 2 * model.pools.len()) as u64
+        + 2 * model.pools.len()
+        + 2 * model.resources.len()) as u64
 }
 
 /// Per-bucket series of one run (the first `run_buckets` buckets).
@@ -220,6 +221,16 @@ pub fn series(r: &RunReport) -> Series {
         out.push((
             SeriesKey::of("connection_waiters", &p.name),
             per_bucket(&|i| p.waiting_area[i] / width),
+        ));
+    }
+    for r in &m.resources {
+        out.push((
+            SeriesKey::of("occ_writes_per_s", &r.name),
+            per_bucket(&|i| r.writes_per_bucket[i] as f64 / width),
+        ));
+        out.push((
+            SeriesKey::of("occ_conflicts_per_s", &r.name),
+            per_bucket(&|i| r.conflicts_per_bucket[i] as f64 / width),
         ));
     }
     for c in m.clients.iter().filter(|c| c.kind != ClientKind::Probe) {

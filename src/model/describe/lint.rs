@@ -466,6 +466,7 @@ pub fn lint(model: &Model) -> Vec<String> {
         }
     }
     out.extend(super::fleet_lint::lint(model));
+    out.extend(super::occ_lint::lint(model));
     out
 }
 

@@ -44,6 +44,8 @@ pub struct Manifest {
     pub services: Vec<String>,
     /// Client edge names (`caller->callee`) in model order.
     pub clients: Vec<String>,
+    /// `occ` resource names: their writes and the completion time get sweep charts.
+    pub resources: Vec<String>,
     /// Jobs in the whole plan.
     pub jobs: u64,
     /// `K/N` when the directory holds one shard (a partial result).

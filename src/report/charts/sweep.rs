@@ -104,6 +104,24 @@ pub fn build(inputs: &Inputs, axis: usize, metric: &str) -> Option<SweepFigure> 
             "lost requests (per run)".to_string(),
             Box::new(|v| v),
         )
+    } else if metric == "completion_s" {
+        let max = series
+            .iter()
+            .flat_map(|s| s.2.iter().map(|(_, st)| st.hi.max(st.mean)))
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        let unit = TimeUnit::for_max(max);
+        (
+            "Completion time",
+            format!("time until the last user succeeded ({})", unit.name()),
+            Box::new(move |v| unit.scale(v)),
+        )
+    } else if let Some(r) = metric.strip_prefix("occ_writes:") {
+        (
+            "Calls",
+            format!("writes to {r} (per run, conflicts included)"),
+            Box::new(|v| v),
+        )
     } else {
         (metric, metric.to_string(), Box::new(|v| v))
     };

@@ -362,6 +362,34 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             lines,
         ));
     }
+    // Contended resources: writes tried, and the conflicts among them.
+    let resources: Vec<String> = cell
+        .keys()
+        .filter_map(|k| k.strip_prefix("occ_writes_per_s:"))
+        .map(str::to_string)
+        .collect();
+    let mut occ = Vec::new();
+    for (i, r) in resources.iter().enumerate() {
+        for (metric, what, dashed) in [
+            ("occ_writes_per_s", "writes", false),
+            ("occ_conflicts_per_s", "conflicts", true),
+        ] {
+            let label = format!("{r}: {what}");
+            occ.extend(line(
+                &format!("{metric}:{r}"),
+                &label,
+                colour(i),
+                dashed,
+                1.0,
+            ));
+        }
+    }
+    let (occ, note) = top(occ);
+    panels.extend(linear_panel(
+        format!("(k) Writes to each optimistic-concurrency resource, conflicts dashed{note}"),
+        "writes per second".into(),
+        occ,
+    ));
     if panels.is_empty() {
         return None;
     }

@@ -11,6 +11,7 @@ mod intent_parity;
 mod jitter;
 mod lb_death_spiral;
 mod liveness_restart_storm;
+mod occ_backoff;
 mod retry_after_storm;
 mod retry_amplification;
 mod slow_vs_dead;

@@ -85,6 +85,34 @@ fn fixed_and_exponential_retries_come_back_in_waves_full_jitter_does_not() {
         jitter.peak_to_mean
     );
 
+    // Synchronised from the start: 10,000 phones at one instant (5:00 here, search up),
+    // whose retries come back together (counted from 5:30, after the burst itself):
+    // spikes far above anything the unsynchronised
+    // herd makes, and the service goes down with each of them.
+    let burst = waves(&o, "burst-fixed", 330.0, until);
+    let width = o.experiment.spec.bucket.as_secs_f64();
+    let spike = |v: &str| {
+        o.series(v, "", "arrivals_per_s:search")
+            .into_iter()
+            .enumerate()
+            .filter(|(i, x)| *i as f64 * width >= 330.0 && x.is_finite())
+            .fold(0.0, |m: f64, (_, x)| m.max(x))
+    };
+    assert!(
+        burst.down_starts.len() >= 3 && spike("burst-fixed") > 10.0 * spike("fixed"),
+        "burst-fixed: down at {:?}, peak arrivals {:.0}/s vs {:.0}/s",
+        burst.down_starts,
+        spike("burst-fixed"),
+        spike("fixed")
+    );
+    let spread = waves(&o, "burst-full-jitter", 330.0, until);
+    assert!(
+        spread.peak_to_mean < burst.peak_to_mean / 2.0,
+        "full jitter smears the burst's retries: peak-to-mean {:.2} vs {:.2} synchronised",
+        spread.peak_to_mean,
+        burst.peak_to_mean
+    );
+
     // Recovery: full jitter is answering again right after the outage; the synchronized
     // variants stay down for minutes.
     let rec = |v: &str| o.mean(v, "recovery_s");
