@@ -114,8 +114,13 @@ pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn;
 }
 
-/// Writes `fig` as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, each via a temporary file.
-pub fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<Vec<PathBuf>, ChartError> {
+/// Writes `fig` as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, each via a temporary file;
+/// returns both paths and the SVG text.
+pub fn write_figure(
+    dir: &Path,
+    stem: &str,
+    fig: &impl Figure,
+) -> Result<(Vec<PathBuf>, String), ChartError> {
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     // The bitmap encoder picks the format from the extension, so the temp name ends in .png.
@@ -143,7 +148,7 @@ pub fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<Vec<Pat
         std::fs::write(&svg_tmp, svg_text.as_bytes()).map_err(|e| DrawError(e.to_string()))
     });
     finish(drawn, &svg_tmp, &svg)?;
-    Ok(vec![png, svg])
+    Ok((vec![png, svg], svg_text))
 }
 
 /// Renames `tmp` to `path` if drawing succeeded; otherwise removes `tmp`.

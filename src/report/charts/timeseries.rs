@@ -30,41 +30,41 @@ const MAX_SERIES: usize = PALETTE.len();
 const PANEL_HEIGHT: u32 = 360;
 
 /// One line with its band; `x` already in display time units.
-struct Line {
-    label: String,
-    colour: RGBColor,
-    dashed: bool,
+pub(super) struct Line {
+    pub(super) label: String,
+    pub(super) colour: RGBColor,
+    pub(super) dashed: bool,
     /// `(x, mean, lo, hi)`.
-    points: Vec<(f64, f64, f64, f64)>,
+    pub(super) points: Vec<(f64, f64, f64, f64)>,
 }
 
 /// The y axis of one panel.
 #[derive(Clone, Copy)]
-enum Scale {
+pub(super) enum Scale {
     Linear(f64, f64),
     Log(f64, f64),
 }
 
-struct Panel {
-    caption: String,
-    y_desc: String,
-    scale: Scale,
-    lines: Vec<Line>,
+pub(super) struct Panel {
+    pub(super) caption: String,
+    pub(super) y_desc: String,
+    pub(super) scale: Scale,
+    pub(super) lines: Vec<Line>,
     /// Events to mark (restarts): `(x, label, colour)`, drawn as triangles at the top.
-    marks: Vec<(f64, String, RGBColor)>,
+    pub(super) marks: Vec<(f64, String, RGBColor)>,
 }
 
 /// The multi-panel figure of one cell.
 pub struct TimeSeriesFigure {
-    title: String,
-    subtitle: String,
-    x_desc: String,
-    x_max: f64,
+    pub(super) title: String,
+    pub(super) subtitle: String,
+    pub(super) x_desc: String,
+    pub(super) x_max: f64,
     /// Fault windows in display units.
-    faults: Vec<(f64, f64)>,
+    pub(super) faults: Vec<(f64, f64)>,
     /// When diverged runs were stopped, in display units.
-    stops: Vec<f64>,
-    panels: Vec<Panel>,
+    pub(super) stops: Vec<f64>,
+    pub(super) panels: Vec<Panel>,
 }
 
 /// The figure for `variant` at `point`, or `None` if the cell has no drawable series.
@@ -457,7 +457,7 @@ fn by_scale(caption: String, y_desc: &str, lines: Vec<Line>) -> Vec<Panel> {
 }
 
 /// A zero-based linear panel, or `None` without lines.
-fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Panel> {
+pub(super) fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Panel> {
     if lines.is_empty() {
         return None;
     }
@@ -526,7 +526,7 @@ fn names_with_prefix(
 }
 
 /// The smallest positive step between sample times (1 s if there is none).
-fn infer_bucket(cell: &BTreeMap<String, Vec<Sample>>) -> f64 {
+pub(super) fn infer_bucket(cell: &BTreeMap<String, Vec<Sample>>) -> f64 {
     let step = cell
         .values()
         .flat_map(|s| s.windows(2).map(|w| w[1].t_s - w[0].t_s))
