@@ -27,3 +27,6 @@ shot black_friday_autoscale timeseries_hpa-45s-start black_friday_autoscale
 shot connection_pool_drained timeseries_as-written connection_pool_drained
 shot hedging_tail timeseries_hedged hedging_tail
 shot retry_after_storm lost retry_after_storm
+./target/release/cascade backoff experiments/black_friday_jitter.toml --out output/backoff-jitter > /dev/null
+cp output/backoff-jitter/backoff_arrivals.png docs/backoff_arrivals.png
+echo "docs/backoff_arrivals.png  ←  cascade backoff experiments/black_friday_jitter.toml"

@@ -29,8 +29,9 @@
 //! ([`render_all`] also hands back the SVG text, for `report.html`).
 
 mod axes;
+pub(crate) mod backoff;
 mod bars;
-mod canvas;
+pub(crate) mod canvas;
 mod compare;
 pub(crate) mod data;
 #[cfg(test)]
@@ -122,6 +123,8 @@ pub enum ChartKind {
     Sweep,
     /// Key metrics over time, every variant overlaid.
     Compare,
+    /// Backoff delays and retry arrivals.
+    Backoff,
     /// One variant's time series.
     Series,
 }
@@ -480,7 +483,10 @@ mod tests {
             );
             assert!(names.contains(&"timeseries_unprotected_timeout_500ms".to_string()));
             assert!(names.contains(&"timeseries_protected_timeout_2s".to_string()));
-            assert!(names.contains(&"compare".to_string()), "2 × 3 cells: one figure");
+            assert!(
+                names.contains(&"compare".to_string()),
+                "2 × 3 cells: one figure"
+            );
             assert_eq!(names.len(), 5 + 2 * 3);
             assert_eq!(png_size(&dir.join("charts/sweep_lost.png")), (1600, 900));
             let s = svg(&dir, "sweep_outage_s");

@@ -312,3 +312,87 @@ fn a_real_browser_renders_every_chart_without_console_errors() {
         );
     }
 }
+
+mod backoff {
+    use super::*;
+
+    #[test]
+    fn draws_the_backoffs_of_an_experiment_as_png_and_svg() {
+        let dir = temp_dir("backoff-exp");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let exp = root.join("experiments/black_friday_jitter.toml");
+        let out = dir.join("b");
+        let o = cascade(&[
+            "backoff",
+            exp.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("full-jitter — payment→processor: full_jitter"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("no-retry — payment"),
+            "one attempt has no backoff: {text}"
+        );
+        for f in ["backoff_delays", "backoff_arrivals"] {
+            let png = read(&out.join(format!("{f}.png")));
+            assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+            let svg = String::from_utf8(read(&out.join(format!("{f}.svg")))).unwrap();
+            assert!(svg.contains("decorrelated_jitter_v2"), "{f}");
+        }
+    }
+
+    #[test]
+    fn without_a_file_draws_the_eight_standard_strategies() {
+        let dir = temp_dir("backoff-std");
+        let out = dir.join("b");
+        let o = cascade(&["backoff", "--out", out.to_str().unwrap(), "--retries", "3"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            text.lines().filter(|l| l.ends_with("(3 retries)")).count(),
+            8,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_model_that_never_retries_is_a_one_line_error() {
+        let dir = temp_dir("backoff-none");
+        let model = "[services.a]\nworkers = 1\n[services.a.endpoints.x]\nsteps = [{ work = { constant = \"1ms\" } }]\n\n[[workloads]]\nname = \"u\"\ntarget = \"a.x\"\narrivals = { poisson = { rate = 1.0 } }\npatience = \"1s\"\nslo = \"1s\"\n";
+        std::fs::write(dir.join("m.toml"), model).unwrap();
+        let o = cascade(&[
+            "backoff",
+            dir.join("m.toml").to_str().unwrap(),
+            "--out",
+            dir.join("b").to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("m.toml: no client edge or workload retries"),
+            "{err}"
+        );
+        let o = cascade(&["backoff", "--clients", "0"]);
+        assert_eq!(o.status.code(), Some(2));
+    }
+
+    #[test]
+    fn the_report_of_an_experiment_with_retries_shows_its_backoffs() {
+        let out = run_small("backoff-report", &[]);
+        let html = page(&out);
+        assert!(html.contains("id=\"chart-backoff_delays\""));
+        assert!(html.contains("id=\"chart-backoff_arrivals\""));
+        assert!(out.join("charts/backoff_delays.png").is_file());
+    }
+}

@@ -247,7 +247,7 @@ pub fn stack(layers: &[Layer], spec: &Value) -> Vec<String> {
 
 /// A value in a few words: a string or number as written; `{ kind = { … } }` as its
 /// kind; a table as its first scalar fields.
-fn brief(v: &Value) -> String {
+pub(crate) fn brief(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),

@@ -17,6 +17,9 @@
 mod graph;
 mod model;
 
+pub(crate) use graph::brief;
+pub(crate) use model::model_of;
+
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -40,26 +43,12 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Extra figures a report shows besides the run's charts (the backoff delays).
-pub struct Extra {
-    /// Section heading.
-    pub heading: String,
-    /// A paragraph under it.
-    pub text: String,
-    /// The SVG documents.
-    pub svgs: Vec<String>,
-}
-
 /// Writes `dir/report.html` (via a temporary file) from the directory's files and the
 /// charts just drawn; `charts` is `None` when charts were not drawn (`--no-charts`).
-pub fn write(
-    dir: &Path,
-    charts: Option<&[ChartSvg]>,
-    extras: &[Extra],
-) -> Result<PathBuf, ChartError> {
+pub fn write(dir: &Path, charts: Option<&[ChartSvg]>) -> Result<PathBuf, ChartError> {
     let manifest = read_manifest(&dir.join("manifest.json"))?;
     let rows = summary::read(dir, &manifest.variants, &manifest.points)?;
-    let page = page(&manifest, &rows, charts, extras);
+    let page = page(&manifest, &rows, charts);
     let path = dir.join("report.html");
     let tmp = dir.join(".report.partial.html");
     std::fs::write(&tmp, page.as_bytes())
@@ -107,12 +96,7 @@ ul.lint li, ul.diff li { font-size: 14px; margin: 3px 0; }
 .variants li { margin: 3px 0; font-size: 14px; }
 "#;
 
-fn page(
-    m: &Manifest,
-    rows: &[summary::Row],
-    charts: Option<&[ChartSvg]>,
-    extras: &[Extra],
-) -> String {
+fn page(m: &Manifest, rows: &[summary::Row], charts: Option<&[ChartSvg]>) -> String {
     let mut s = String::new();
     let title = if m.name.is_empty() {
         "cascade report".to_string()
@@ -141,8 +125,8 @@ fn page(
     }
     nav.push(("graph", "Service graph"));
     nav.push(("lint", "Lint"));
-    if !extras.is_empty() {
-        nav.push(("extras", "Backoff"));
+    if has(ChartKind::Backoff) {
+        nav.push(("backoff", "Backoff"));
     }
     if has(ChartKind::Series) {
         nav.push(("series", "Time series"));
@@ -168,19 +152,15 @@ fn page(
         }
     }
     model::graph_and_lint(&mut s, m);
-    if !extras.is_empty() {
-        s.push_str("<h2 id=\"extras\">Backoff delays</h2>\n");
-        for e in extras {
-            let _ = writeln!(
-                s,
-                "<h3>{}</h3><p class=\"note\">{}</p>",
-                esc(&e.heading),
-                esc(&e.text)
-            );
-            for svg in &e.svgs {
-                let _ = writeln!(s, "<figure class=\"chart\">{}</figure>", inline(svg));
-            }
-        }
+    if let Some(charts) = charts {
+        charts_section(
+            &mut s,
+            charts,
+            ChartKind::Backoff,
+            "backoff",
+            "Backoff: the wait before each retry",
+            "The backoff strategies of this experiment drawn through the policy code: the wait before retry 1, 2, 3, … over 10 000 calls, and when the retries of 1000 clients that failed at the same instant arrive (cascade backoff FILE draws them for any file).",
+        );
     }
     if let Some(charts) = charts {
         charts_section(

@@ -18,10 +18,10 @@ use super::super::charts::data::Manifest;
 use super::{esc, graph, swatch};
 
 /// A variant's resolved model table and the model built from it, or why not.
-type Built = Result<(Value, Model), String>;
+pub(crate) type Built = Result<(Value, Model), String>;
 
 /// The resolved model of `variant` at the first point: its table and the built model.
-fn model_of(m: &Manifest, variant: &str) -> Built {
+pub(crate) fn model_of(m: &Manifest, variant: &str) -> Built {
     let point = m.points.first().map(String::as_str).unwrap_or("");
     let key = if point.is_empty() {
         variant.to_string()
