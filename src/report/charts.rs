@@ -490,7 +490,10 @@ mod tests {
             assert_eq!(names.len(), 5 + 2 * 3);
             assert_eq!(png_size(&dir.join("charts/sweep_lost.png")), (1600, 900));
             let s = svg(&dir, "sweep_outage_s");
-            assert!(s.contains("Outage vs timeout"));
+            assert!(
+                s.contains("Outage vs order → payment timeout"),
+                "the path in words"
+            );
             assert!(s.contains(">500ms<") || s.contains("500ms"));
             cleanup(&dir);
         }

@@ -183,6 +183,8 @@ pub fn title_band<DB: DrawingBackend>(
 pub enum Swatch {
     /// A line in a series colour.
     Line(RGBColor),
+    /// A line over its confidence band, in the band's own colour and opacity.
+    LineBand(RGBColor),
     /// A dashed line.
     Dashed(RGBColor),
     /// A filled box (bars, fault windows).
@@ -260,6 +262,13 @@ pub fn draw_legend<DB: DrawingBackend>(
         let (x0, x1) = (PAD, PAD + SWATCH_W);
         match e.swatch {
             Swatch::Line(c) => {
+                area.draw(&PathElement::new([(x0, cy), (x1, cy)], c.stroke_width(3)))?;
+            }
+            Swatch::LineBand(c) => {
+                area.draw(&Rectangle::new(
+                    [(x0, cy - 9), (x1, cy + 9)],
+                    c.mix(BAND_ALPHA).filled(),
+                ))?;
                 area.draw(&PathElement::new([(x0, cy), (x1, cy)], c.stroke_width(3)))?;
             }
             Swatch::Dashed(c) => {

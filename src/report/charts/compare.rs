@@ -17,7 +17,9 @@ use plotters::style::RGBColor;
 use super::Inputs;
 use super::axes::{self, TimeUnit, fmt_num};
 use super::canvas::{PALETTE, colour};
-use super::timeseries::{Line, Panel, Scale, TimeSeriesFigure, infer_bucket, linear_panel};
+use super::timeseries::{
+    Line, Panel, Scale, TimeSeriesFigure, dash_coincident, infer_bucket, linear_panel,
+};
 
 /// Comparison figures with their file stems: `compare`, or `compare_<point>` per point.
 pub fn build(inputs: &Inputs) -> Vec<(String, TimeSeriesFigure)> {
@@ -134,14 +136,22 @@ fn figure(
         "answers per second".into(),
         series("ok_per_s", 1.0),
     ));
-    let p99 = series("p99_ms", 1.0);
+    let max_ms = cells
+        .iter()
+        .filter_map(|&(_, v, _, pt)| ts.cell(v, pt)?.get("p99_ms"))
+        .flatten()
+        .map(|s| s.mean)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let (lat_unit, lat_k) = axes::latency_unit(max_ms);
+    let p99 = series("p99_ms", lat_k);
     if !p99.is_empty() {
         let values = || p99.iter().flat_map(|l| l.points.iter().map(|p| p.1));
         let caption = "(c) p99 latency of all user requests (failed, abandoned included)".into();
         panels.push(match axes::log_range(values(), 30.0) {
             Some((lo, hi)) => Panel {
                 caption,
-                y_desc: "p99 (ms, log scale)".into(),
+                y_desc: format!("p99 ({lat_unit}, log scale)"),
                 scale: Scale::Log(lo, hi),
                 lines: p99,
                 marks: Vec::new(),
@@ -150,7 +160,7 @@ fn figure(
                 let (lo, hi) = axes::y_range(values(), true, 0.08);
                 Panel {
                     caption,
-                    y_desc: "p99 (ms)".into(),
+                    y_desc: format!("p99 ({lat_unit})"),
                     scale: Scale::Linear(lo, hi),
                     lines: p99,
                     marks: Vec::new(),
@@ -200,6 +210,9 @@ fn figure(
     if panels.is_empty() {
         return None;
     }
+    for p in &mut panels {
+        dash_coincident(&mut p.lines);
+    }
     let mut title = format!("{} — the variants compared", m.name);
     if let Some(p) = point {
         title = format!("{title} at {}", inputs.point_label(p));
@@ -227,6 +240,7 @@ fn figure(
             .map(|&(a, b)| (unit.scale(a), unit.scale(b)))
             .collect(),
         stops: Vec::new(),
+        still_down: false,
         panels,
     })
 }

@@ -64,6 +64,8 @@ pub struct TimeSeriesFigure {
     pub(super) faults: Vec<(f64, f64)>,
     /// When diverged runs were stopped, in display units.
     pub(super) stops: Vec<f64>,
+    /// Users are still in an outage when the run ends: a line marks the end.
+    pub(super) still_down: bool,
     pub(super) panels: Vec<Panel>,
 }
 
@@ -144,20 +146,28 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         "requests per second".into(),
         traffic,
     ));
+    let max_ms = ["p99_ms", "p99_ok_ms"]
+        .iter()
+        .filter_map(|m| cell.get(*m))
+        .flatten()
+        .map(|s| s.mean)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let (lat_unit, lat_k) = axes::latency_unit(max_ms);
     let latency: Vec<Line> = [
         line(
             "p99_ms",
             "p99, all requests (failed, abandoned included)",
             PALETTE[3],
             false,
-            1.0,
+            lat_k,
         ),
         line(
             "p99_ok_ms",
             "p99, answered requests",
             PALETTE[5],
             false,
-            1.0,
+            lat_k,
         ),
     ]
     .into_iter()
@@ -173,7 +183,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         let panel = match axes::log_range(values(), 30.0) {
             Some((lo, hi)) => Panel {
                 caption,
-                y_desc: "p99 latency (ms, log scale)".into(),
+                y_desc: format!("p99 latency ({lat_unit}, log scale)"),
                 scale: Scale::Log(lo, hi),
                 lines: latency,
                 marks: Vec::new(),
@@ -182,7 +192,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
                 let (lo, hi) = axes::y_range(values(), true, 0.08);
                 Panel {
                     caption,
-                    y_desc: "p99 latency (ms)".into(),
+                    y_desc: format!("p99 latency ({lat_unit})"),
                     scale: Scale::Linear(lo, hi),
                     lines: latency,
                     marks: Vec::new(),
@@ -365,6 +375,14 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     if panels.is_empty() {
         return None;
     }
+    for p in &mut panels {
+        dash_coincident(&mut p.lines);
+    }
+    // Down in the last bucket (in most replications): the outage outlives the run.
+    let still_down = cell
+        .get("down")
+        .and_then(|d| d.last())
+        .is_some_and(|s| s.mean >= 0.5);
 
     let mut title = format!("{} — {variant}", m.name);
     if !point.is_empty() {
@@ -398,6 +416,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             fmt_num(bucket_s)
         ),
         stops: stops.iter().map(|t| unit.scale(*t)).collect(),
+        still_down,
         x_desc: format!("time ({})", unit.name()),
         x_max: unit.scale(duration_s.max(bucket_s)),
         faults: m
@@ -456,9 +475,47 @@ fn by_scale(caption: String, y_desc: &str, lines: Vec<Line>) -> Vec<Panel> {
         .collect()
 }
 
-/// A zero-based linear panel, or `None` without lines.
+/// Marks as dashed every solid line that lies on an earlier solid one (within 1 % of
+/// the panel's peak in at least half the buckets where both are defined): three
+/// edges carrying the same attempts, or two variants that behave alike, stay visible
+/// as a solid line seen through dashes. Reference lines (already dashed) are left out.
+pub(super) fn dash_coincident(lines: &mut [Line]) {
+    let peak = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1.abs()))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let tol = (peak * 0.01).max(1e-12);
+    let close = |a: &Line, b: &Line| {
+        let (mut both, mut near) = (0usize, 0usize);
+        for (p, q) in a.points.iter().zip(&b.points) {
+            if p.1.is_finite() && q.1.is_finite() {
+                both += 1;
+                near += usize::from((p.1 - q.1).abs() <= tol);
+            }
+        }
+        both > 0 && near * 2 >= both
+    };
+    let solid: Vec<bool> = lines.iter().map(|l| !l.dashed).collect();
+    for i in 1..lines.len() {
+        if solid[i] && (0..i).any(|j| solid[j] && !lines[j].dashed && close(&lines[j], &lines[i])) {
+            lines[i].dashed = true;
+        }
+    }
+}
+
+/// Whether every value of every line is zero or missing (a panel with nothing to show).
+fn all_zero(lines: &[Line]) -> bool {
+    lines
+        .iter()
+        .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.3]))
+        .all(|v| !v.is_finite() || v <= 0.0)
+}
+
+/// A zero-based linear panel, or `None` without lines or with nothing but zeros (a
+/// service without a queue, an edge never called).
 pub(super) fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Panel> {
-    if lines.is_empty() {
+    if lines.is_empty() || all_zero(&lines) {
         return None;
     }
     let (lo, hi) = axes::y_range(
@@ -541,8 +598,14 @@ impl TimeSeriesFigure {
             .lines
             .iter()
             .map(|l| {
+                let banded = l
+                    .points
+                    .iter()
+                    .any(|p| p.2.is_finite() && p.3.is_finite() && p.3 > p.2);
                 let swatch = if l.dashed {
                     Swatch::Dashed(l.colour)
+                } else if banded {
+                    Swatch::LineBand(l.colour)
                 } else {
                     Swatch::Line(l.colour)
                 };
@@ -565,6 +628,12 @@ impl TimeSeriesFigure {
             entries.push(LegendEntry::new(
                 "run diverged (guard)",
                 Swatch::Dashed(canvas::DIVERGED),
+            ));
+        }
+        if self.still_down {
+            entries.push(LegendEntry::new(
+                "still down at end of run",
+                Swatch::Line(canvas::DIVERGED),
             ));
         }
         entries
@@ -620,6 +689,13 @@ impl TimeSeriesFigure {
         chart.draw_series(self.faults.iter().map(|&(a, b)| {
             Rectangle::new([(clamp_x(a), y0), (clamp_x(b), y1)], FAULT_FILL.filled())
         }))?;
+        if self.still_down {
+            let x = self.x_max;
+            chart.draw_series(std::iter::once(PathElement::new(
+                [(x, y0), (x, y1)],
+                canvas::DIVERGED.stroke_width(5),
+            )))?;
+        }
         for &t in &self.stops {
             chart.draw_series(DashedLineSeries::new(
                 [(clamp_x(t), y0), (clamp_x(t), y1)],
@@ -700,7 +776,8 @@ impl Figure for TimeSeriesFigure {
             match panel.scale {
                 Scale::Linear(lo, hi) => self.draw_panel(&plot, panel, last, lo..hi, (lo, hi))?,
                 Scale::Log(lo, hi) => {
-                    self.draw_panel(&plot, panel, last, (lo..hi).log_scale(), (lo, hi))?
+                    let axis = axes::LogTicked { lo, hi };
+                    self.draw_panel(&plot, panel, last, axis, (lo, hi))?
                 }
             }
         }
@@ -719,6 +796,29 @@ mod tests {
             dashed: false,
             points: vec![(0.0, 0.0, 0.0, 0.0), (1.0, v, v, v)],
         }
+    }
+
+    #[test]
+    fn a_line_on_an_earlier_one_is_dashed_and_a_distinct_one_is_not() {
+        let level = |label: &str, v: f64| Line {
+            points: (0..4).map(|i| (i as f64, v, v, v)).collect(),
+            ..flat(label, v)
+        };
+        let mut lines = vec![
+            level("gateway→order", 300.0),
+            level("order→payment", 300.0),
+            level("payment→processor", 300.5),
+            level("db", 120.0),
+        ];
+        dash_coincident(&mut lines);
+        let dashed: Vec<bool> = lines.iter().map(|l| l.dashed).collect();
+        assert_eq!(dashed, [false, true, true, false]);
+    }
+
+    #[test]
+    fn a_panel_of_zeros_is_dropped() {
+        assert!(linear_panel("(d)".into(), "q".into(), vec![flat("a", 0.0)]).is_none());
+        assert!(linear_panel("(d)".into(), "q".into(), vec![flat("a", 1.0)]).is_some());
     }
 
     #[test]

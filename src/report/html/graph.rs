@@ -53,7 +53,7 @@ pub fn svg(model: &Model, table: &Value) -> String {
         .unwrap_or(1)
         .max(model.workloads.len());
     let width = PAD * 2 + COL_W / 2 + cols as i32 * COL_W - COL_W / 2 + BOX_W;
-    let height = PAD * 2 + 20 + rows as i32 * ROW_H;
+    let height = PAD * 2 + 20 + (rows as i32 - 1) * ROW_H + BOX_H + 30;
 
     let mut s = String::new();
     let _ = write!(

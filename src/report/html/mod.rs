@@ -81,7 +81,7 @@ table.summary th, table.summary td { padding: 5px 10px; border-bottom: 1px solid
 table.summary th:first-child, table.summary td:first-child { text-align: left; }
 table.summary th { background: #f3f5f8; }
 table.summary td .ci { display: block; color: #888; font-size: 11px; }
-table.summary .swatch { display: inline-block; width: 11px; height: 11px; margin-right: 7px; border-radius: 2px; vertical-align: -1px; }
+span.swatch { display: inline-block; width: 11px; height: 11px; margin-right: 7px; border-radius: 2px; vertical-align: -1px; }
 table.summary tr:hover td { background: #fafbe8; }
 figure.chart { margin: 14px 0 22px; }
 figure.chart svg { width: 100%; height: auto; display: block; border: 1px solid #eee; }
