@@ -4,7 +4,8 @@
 //!
 //! Panels: (a) the good-answer ratio (the outage definition, with its threshold), (b)
 //! answers per second, (c) p99 latency of all user requests (log scale when it spans
-//! more than a decade), (d) requests queued, all services together. One line per
+//! more than a decade), (d) requests queued, all services together, (e) attempts on
+//! every client edge together (retries amplify it). One line per
 //! variant (× sweep point); a variant keeps its colour in every chart, and lines that
 //! would lie on each other stay visible (later ones are dashed). With more cells than
 //! colours there is one figure per sweep point.
@@ -122,7 +123,7 @@ fn figure(
     if !ratio.is_empty() {
         panels.push(Panel {
             caption: format!(
-                "(a) Good answers, % of requests sent (outage below {} %)",
+                "Good answers, % of requests sent (outage below {} %)",
                 fmt_num(m.good_ratio_below.unwrap_or(0.5) * 100.0)
             ),
             y_desc: "good answers (%)".into(),
@@ -132,7 +133,7 @@ fn figure(
         });
     }
     panels.extend(linear_panel(
-        "(b) Answers per second (good + degraded + pending)".into(),
+        "Answers per second (good + degraded + pending)".into(),
         "answers per second".into(),
         series("ok_per_s", 1.0),
     ));
@@ -147,7 +148,7 @@ fn figure(
     let p99 = series("p99_ms", lat_k);
     if !p99.is_empty() {
         let values = || p99.iter().flat_map(|l| l.points.iter().map(|p| p.1));
-        let caption = "(c) p99 latency of all user requests (failed, abandoned included)".into();
+        let caption = "p99 latency of all user requests (failed, abandoned included)".into();
         panels.push(match axes::log_range(values(), 30.0) {
             Some((lo, hi)) => Panel {
                 caption,
@@ -168,50 +169,60 @@ fn figure(
             }
         });
     }
-    // Queues of every service summed per bucket (means add; bands do not).
-    let queued: Vec<Line> = cells
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &(v, variant, _, pt))| {
-            let cell = ts.cell(variant, pt)?;
-            let mut sum: Vec<(f64, f64)> = Vec::new();
-            for (key, samples) in cell {
-                let Some(svc) = key.strip_prefix("queue:") else {
-                    continue;
-                };
-                if svc.contains('#') {
-                    continue;
-                }
-                for (j, s) in samples.iter().enumerate() {
-                    if sum.len() <= j {
-                        sum.push((s.t_s, 0.0));
+    // Queues of every service, and attempts on every client edge, summed per bucket
+    // (means add; bands do not).
+    let summed = |prefix: &str| -> Vec<Line> {
+        cells
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(v, variant, _, pt))| {
+                let cell = ts.cell(variant, pt)?;
+                let mut sum: Vec<(f64, f64)> = Vec::new();
+                for (key, samples) in cell {
+                    let Some(name) = key.strip_prefix(prefix) else {
+                        continue;
+                    };
+                    if name.contains('#') {
+                        continue;
                     }
-                    if s.mean.is_finite() {
-                        sum[j].1 += s.mean;
+                    for (j, s) in samples.iter().enumerate() {
+                        if sum.len() <= j {
+                            sum.push((s.t_s, 0.0));
+                        }
+                        if s.mean.is_finite() {
+                            sum[j].1 += s.mean;
+                        }
                     }
                 }
-            }
-            (!sum.is_empty() && sum.iter().any(|s| s.1 > 0.0)).then(|| Line {
-                label: label(variant, pt),
-                colour: paint(i, v),
-                dashed: false,
-                points: sum
-                    .iter()
-                    .map(|&(t, y)| (to_x(t), y, f64::NAN, f64::NAN))
-                    .collect(),
+                (!sum.is_empty() && sum.iter().any(|s| s.1 > 0.0)).then(|| Line {
+                    label: label(variant, pt),
+                    colour: paint(i, v),
+                    dashed: false,
+                    points: sum
+                        .iter()
+                        .map(|&(t, y)| (to_x(t), y, f64::NAN, f64::NAN))
+                        .collect(),
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
     panels.extend(linear_panel(
-        "(d) Requests queued, all services".into(),
+        "Requests queued, all services".into(),
         "queued requests (mean)".into(),
-        queued,
+        summed("queue:"),
+    ));
+    panels.extend(linear_panel(
+        "Attempts per second, all client edges, retries included (amplification)".into(),
+        "attempts per second".into(),
+        summed("attempts_per_s:"),
     ));
     if panels.is_empty() {
         return None;
     }
-    for p in &mut panels {
+    // Letters after empty panels are dropped, so they run (a), (b), (c) without gaps.
+    for (i, p) in panels.iter_mut().enumerate() {
         dash_coincident(&mut p.lines);
+        p.caption = format!("({}) {}", (b'a' + i as u8) as char, p.caption);
     }
     let mut title = format!("{} — the variants compared", m.name);
     if let Some(p) = point {
