@@ -4,8 +4,9 @@
 #
 # Installs the Debian packages the tests need when they are missing (as root, with
 # apt-get): slurm-wlm and munge for the cluster, procps for kill(1) in the interrupt
-# tests, python3-yaml for the manifest check. Elsewhere it fails, saying what to
-# install: a test whose tool is missing never passes silently.
+# tests, python3-yaml for the manifest check, chromium to open report.html in a real
+# (headless) browser. Elsewhere it fails, saying what to install: a test whose tool is
+# missing never passes silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ need slurmctld slurm-wlm
 need munged munge
 need kill procps
 need python3 python3
+need chromium chromium
 python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)
 if [ ${#packages[@]} -gt 0 ]; then
   mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)

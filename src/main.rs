@@ -112,6 +112,28 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         reference: Option<PathBuf>,
     },
+    /// Draw what backoff strategies do to retry times: the wait before retry 1, 2, 3, …
+    /// (10 000 calls each, through the policy code) and when the retries of N clients
+    /// that failed at the same instant arrive. PNG and SVG.
+    ///
+    /// With a model or experiment file: the strategies its clients and workloads use;
+    /// without: the eight standard ones with their defaults.
+    ///
+    /// Example: cascade backoff experiments/black_friday_jitter.toml --out output/jitter-backoff
+    Backoff {
+        /// A model or experiment file (default: the standard strategies).
+        file: Option<PathBuf>,
+        /// Where to write backoff_delays and backoff_arrivals (default: output/backoff).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Clients failing at the same instant, for the arrival chart.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Retries per call to draw (default: each policy's max_attempts − 1; 4 for the
+        /// standard strategies).
+        #[arg(long)]
+        retries: Option<u32>,
+    },
     /// List the experiments in a directory with their descriptions.
     ///
     /// Example: cascade list
@@ -149,6 +171,12 @@ fn main() -> ExitCode {
             reference,
         } => cli::bench::bench(customers, seed, engine_only, reference.as_deref()),
         Command::List { dir } => cli::check::list(&dir),
+        Command::Backoff {
+            file,
+            out,
+            clients,
+            retries,
+        } => cli::backoff::run(file.as_deref(), out, clients, retries),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,8 +5,10 @@
 //! - `table`: the terminal summary of an output directory;
 //! - `check`: check, list, explain;
 //! - `bench`: the benchmarks;
+//! - `backoff`: the backoff pictures;
 //! - `system`: what the operating system provides — interrupts and free memory.
 
+pub mod backoff;
 pub mod bench;
 pub mod check;
 pub mod run;

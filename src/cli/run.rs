@@ -114,9 +114,7 @@ pub fn run(a: RunArgs) -> Result<(), Fail> {
     }
     staging.begin().map_err(input)?;
     output::write_run(&staging.out, &exp, &results, &manifest).map_err(other)?;
-    if !a.no_charts {
-        cascade::report::charts::render(&staging.out).map_err(other)?;
-    }
+    cascade::report::write(&staging.out, !a.no_charts).map_err(other)?;
     staging.commit(&mut manifest).map_err(other)?;
     table::print(&out)?;
     let wall = results.wall.as_secs_f64();
@@ -142,15 +140,16 @@ pub fn plot(dir: &Path) -> Result<(), Fail> {
     let staging = output::claim(dir, true, "plot").map_err(input)?;
     staging.begin().map_err(other)?;
     staging.reuse_data(&manifest).map_err(other)?;
-    let files = cascade::report::charts::render(&staging.out).map_err(|e| {
+    let files = cascade::report::write(&staging.out, true).map_err(|e| {
         staging.discard();
         input(e)
     })?;
     staging.commit(&mut manifest).map_err(other)?;
     outln!(
-        "wrote {} chart files to {}",
-        files.len(),
-        dir.join("charts").display()
+        "wrote {} chart files to {} and {}",
+        files.len() - 1,
+        dir.join("charts").display(),
+        dir.join("report.html").display()
     );
     Ok(())
 }
@@ -164,9 +163,7 @@ pub fn merge(out: &Path, shards: &[PathBuf], no_charts: bool, force: bool) -> Re
         input(e)
     })?;
     manifest.command = std::env::args().collect::<Vec<_>>().join(" ");
-    if !no_charts {
-        cascade::report::charts::render(&staging.out).map_err(other)?;
-    }
+    cascade::report::write(&staging.out, !no_charts).map_err(other)?;
     staging.commit(&mut manifest).map_err(other)?;
     table::print(out)?;
     outln!(

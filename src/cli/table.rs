@@ -1,46 +1,16 @@
-//! The terminal summary of an output directory: one row per variant × point, sorted by
-//! mean outage, read back from the files (so `run` and `merge` print the same thing).
+//! The terminal summary of an output directory: one row per variant × point, in the
+//! experiment file's order, read back from the files (so `run` and `merge` print the
+//! same thing, and `report.html` the same rows).
 //! A shard says it is partial; diverged runs are counted and explained.
 
 use std::path::Path;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 
 use cascade::experiment::output::read_manifest;
+use cascade::report::summary::{self, COLUMNS, DIVERGED};
 
 use crate::cli::{Fail, other};
-
-/// The columns, from `summary.csv` means: (metric, header).
-const COLUMNS: [(&str, &str); 8] = [
-    ("outage_s", "outage"),
-    ("sustained_outage_s", "sustained"),
-    ("recovered_share", "recovered"),
-    ("lost", "lost"),
-    ("late", "late"),
-    ("p99_ms", "p99 all"),
-    ("p99_ok_ms", "p99 ok"),
-    ("diverged", "diverged"),
-];
-
-struct Line {
-    variant: String,
-    point: String,
-    mean: [f64; 8],
-    n: u64,
-}
-
-fn cell(i: usize, x: f64, n: u64) -> String {
-    if !x.is_finite() {
-        return "-".to_string();
-    }
-    match i {
-        0 | 1 => format!("{:.1}m", x / 60.0),
-        2 => format!("{:.0}%", x * 100.0),
-        5 | 6 => format!("{x:.0}ms"),
-        7 => format!("{}/{n}", (x * n as f64).round()),
-        _ => format!("{x:.0}"),
-    }
-}
 
 /// A CSV file of an output directory and its header.
 struct Table {
@@ -63,63 +33,23 @@ impl Table {
     }
 }
 
-/// Prints the table of `dir`.
+/// Prints the table of `dir`: the rows of [`summary::read`], in the experiment file's
+/// order (the order and colours of the charts and of `report.html`).
 pub fn print(dir: &Path) -> Result<(), Fail> {
     let manifest = read_manifest(dir).map_err(other)?;
-    let mut t = Table::open(dir, "summary.csv")?;
-    let (Some(v), Some(p), Some(m), Some(mean), Some(n)) = (
-        t.col("variant"),
-        t.col("point"),
-        t.col("metric"),
-        t.col("mean"),
-        t.col("n"),
-    ) else {
-        return Err(other(anyhow!(
-            "{}: unexpected columns",
-            dir.join("summary.csv").display()
-        )));
-    };
-    let mut lines: Vec<Line> = Vec::new();
-    for rec in t.reader.records() {
-        let rec = rec.map_err(other)?;
-        let idx = match lines
-            .iter()
-            .position(|l| l.variant == rec[v] && l.point == rec[p])
-        {
-            Some(i) => i,
-            None => {
-                lines.push(Line {
-                    variant: rec[v].to_string(),
-                    point: rec[p].to_string(),
-                    mean: [f64::NAN; 8],
-                    n: 0,
-                });
-                lines.len() - 1
-            }
-        };
-        if let Some(slot) = COLUMNS.iter().position(|c| c.0 == &rec[m]) {
-            lines[idx].mean[slot] = rec[mean].parse().unwrap_or(f64::NAN);
-            lines[idx].n = lines[idx].n.max(rec[n].parse().unwrap_or(0));
-        }
-    }
+    let lines = summary::read(dir, &manifest.variants, &manifest.points).map_err(other)?;
     if let Some(partial) = manifest.partial() {
         outln!("{partial} (a partial result: `cascade merge` the shards for the whole one)");
     }
-    lines.sort_by(|a, b| a.mean[0].total_cmp(&b.mean[0]));
-    let any_diverged = lines.iter().any(|l| l.mean[7] > 0.0);
+    let any_diverged = lines.iter().any(|l| l.values[DIVERGED].mean > 0.0);
     let shown = if any_diverged { 8 } else { 7 };
-    let name = |l: &Line| {
-        if l.point.is_empty() {
-            l.variant.clone()
-        } else {
-            format!("{} {}", l.variant, l.point)
-        }
-    };
     let rows: Vec<(String, Vec<String>)> = lines
         .iter()
         .map(|l| {
-            let cells = (0..shown).map(|i| cell(i, l.mean[i], l.n)).collect();
-            (name(l), cells)
+            let cells = (0..shown)
+                .map(|i| summary::cell(i, l.values[i].mean, l.n))
+                .collect();
+            (l.label(), cells)
         })
         .collect();
     let first = rows

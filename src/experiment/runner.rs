@@ -188,10 +188,13 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     } else {
         ProgressBar::hidden()
     };
+    // No ETA before a job has finished: indicatif would estimate "0s" from no data.
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  ETA {eta}  {msg}")
+        ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  ETA after the first job  {msg}")
             .expect("valid template"),
     );
+    let with_eta = ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  ETA {eta}  {msg}")
+        .expect("valid template");
     bar.set_position(reused as u64);
     bar.reset_eta();
     let start = Instant::now();
@@ -235,7 +238,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         if let Some(store) = opts.store {
             store.save(&result, &s).map_err(RunnerError::Store)?;
         }
-        finished.fetch_add(1, Ordering::Relaxed);
+        if finished.fetch_add(1, Ordering::Relaxed) == reused {
+            bar.set_style(with_eta.clone());
+        }
         let total = events.fetch_add(report.stats.events, Ordering::Relaxed) + report.stats.events;
         let secs = start.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!("{:.1} M events/s", total as f64 / secs / 1e6));

@@ -13,6 +13,7 @@
 //! | `lost`                              | lost requests per variant (× point)                   |
 //! | `sweep_outage_s`, `sweep_lost`      | metric vs swept value, a line and CI band per variant |
 //! | `sweep_completion_s`, `sweep_occ_writes_<resource>` | with `occ` resources: completion time and writes vs swept value |
+//! | `compare[_<point>]`                 | key metrics over time, every variant overlaid         |
 //! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers, occ writes |
 //!
 //! With several swept paths the sweep charts are `sweep_<metric>_<path>`. Names derived
@@ -25,12 +26,15 @@
 //!
 //! Layout: `data` reads the files, `axes` makes ranges and numbers safe to draw,
 //! `canvas` holds the shared drawing pieces (font, palette, legend, atomic writes),
-//! and `bars`, `sweep` and `timeseries` build one kind of figure each.
+//! and `bars`, `sweep`, `timeseries` and `compare` build one kind of figure each
+//! ([`render_all`] also hands back the SVG text, for `report.html`).
 
 mod axes;
+pub(crate) mod backoff;
 mod bars;
-mod canvas;
-mod data;
+pub(crate) mod canvas;
+mod compare;
+pub(crate) mod data;
 #[cfg(test)]
 mod fixture;
 mod sweep;
@@ -89,6 +93,45 @@ pub enum ChartError {
 /// and returns the written paths (PNG then SVG per chart, in the order of the table in
 /// the module docs). `timeseries.csv` is optional; the other three inputs are required.
 pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
+    Ok(render_all(dir)?.paths)
+}
+
+/// What [`render_all`] drew: the files written, and each chart's SVG text for pages
+/// that embed them (`report.html`).
+pub struct Rendered {
+    /// PNG then SVG of every chart, in order.
+    pub paths: Vec<PathBuf>,
+    /// Every chart in order, with the SVG text written to `charts/<stem>.svg`.
+    pub charts: Vec<ChartSvg>,
+}
+
+/// One chart as SVG text.
+pub struct ChartSvg {
+    /// File stem under `charts/`.
+    pub stem: String,
+    /// Which part of a report it belongs in.
+    pub kind: ChartKind,
+    /// The SVG document.
+    pub svg: String,
+}
+
+/// The kinds of chart, in the order a report shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChartKind {
+    /// Outage and lost requests per variant.
+    Bars,
+    /// Metric against a swept value.
+    Sweep,
+    /// Key metrics over time, every variant overlaid.
+    Compare,
+    /// Backoff delays and retry arrivals.
+    Backoff,
+    /// One variant's time series.
+    Series,
+}
+
+/// Like [`render`], and also returns every chart's SVG text.
+pub fn render_all(dir: &Path) -> Result<Rendered, ChartError> {
     let inputs = Inputs::read(dir)?;
     canvas::ensure_font()?;
     let out = dir.join("charts");
@@ -96,13 +139,60 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
         path: out.clone(),
         source,
     })?;
-
-    let mut written = Vec::new();
-    if let Some(fig) = bars::outage(&inputs) {
-        written.extend(write_figure(&out, "outage", &fig)?);
+    let mut rendered = Rendered {
+        paths: Vec::new(),
+        charts: Vec::new(),
+    };
+    for (stem, kind, fig) in figures(&inputs) {
+        let (paths, svg) = write_figure(&out, &stem, &fig)?;
+        rendered.paths.extend(paths);
+        rendered.charts.push(ChartSvg { stem, kind, svg });
     }
-    if let Some(fig) = bars::lost(&inputs) {
-        written.extend(write_figure(&out, "lost", &fig)?);
+    Ok(rendered)
+}
+
+/// The `i`-th series colour of every chart, as `#rrggbb` (for pages that match them).
+pub fn palette_hex(i: usize) -> String {
+    let c = canvas::colour(i);
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+/// Any of the figures, so they can be listed and written alike.
+enum Chart {
+    Bars(bars::BarFigure),
+    Sweep(sweep::SweepFigure),
+    Series(timeseries::TimeSeriesFigure),
+}
+
+impl canvas::Figure for Chart {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Chart::Bars(f) => f.size(),
+            Chart::Sweep(f) => f.size(),
+            Chart::Series(f) => f.size(),
+        }
+    }
+
+    fn draw<DB: plotters::prelude::DrawingBackend>(
+        &self,
+        root: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> canvas::Drawn {
+        match self {
+            Chart::Bars(f) => f.draw(root),
+            Chart::Sweep(f) => f.draw(root),
+            Chart::Series(f) => f.draw(root),
+        }
+    }
+}
+
+/// Every figure the data allow, with its file stem, in the order of the module docs.
+fn figures(inputs: &Inputs) -> Vec<(String, ChartKind, Chart)> {
+    let mut out = Vec::new();
+    if let Some(fig) = bars::outage(inputs) {
+        out.push(("outage".to_string(), ChartKind::Bars, Chart::Bars(fig)));
+    }
+    if let Some(fig) = bars::lost(inputs) {
+        out.push(("lost".to_string(), ChartKind::Bars, Chart::Bars(fig)));
     }
     let several = inputs.manifest.sweep.len() > 1;
     // With contended resources, the work done and the time to serve everyone (the AWS
@@ -120,7 +210,7 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
     }
     for (axis, spec) in inputs.manifest.sweep.iter().enumerate() {
         for metric in &metrics {
-            let Some(fig) = sweep::build(&inputs, axis, metric) else {
+            let Some(fig) = sweep::build(inputs, axis, metric) else {
                 continue;
             };
             let metric = safe_name(metric);
@@ -129,13 +219,16 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
             } else {
                 format!("sweep_{metric}")
             };
-            written.extend(write_figure(&out, &stem, &fig)?);
+            out.push((stem, ChartKind::Sweep, Chart::Sweep(fig)));
         }
+    }
+    for (stem, fig) in compare::build(inputs) {
+        out.push((stem, ChartKind::Compare, Chart::Series(fig)));
     }
     let mut used = BTreeSet::new();
     for variant in &inputs.variants {
         for point in &inputs.points {
-            let Some(fig) = timeseries::build(&inputs, variant, point) else {
+            let Some(fig) = timeseries::build(inputs, variant, point) else {
                 continue;
             };
             let mut stem = format!("timeseries_{}", safe_name(variant));
@@ -149,10 +242,10 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
                 stem = format!("{base}_{k}");
                 k += 1;
             }
-            written.extend(write_figure(&out, &stem, &fig)?);
+            out.push((stem, ChartKind::Series, Chart::Series(fig)));
         }
     }
-    Ok(written)
+    out
 }
 
 /// Everything read from the output directory, with variants and points in display order.
@@ -325,11 +418,12 @@ mod tests {
                 [
                     "outage",
                     "lost",
+                    "compare",
                     "timeseries_unprotected",
                     "timeseries_protected"
                 ]
             );
-            assert_eq!(paths.len(), 8);
+            assert_eq!(paths.len(), 10);
             for p in &paths {
                 assert!(p.starts_with(dir.join("charts")), "{}", p.display());
                 assert!(
@@ -404,10 +498,17 @@ mod tests {
             );
             assert!(names.contains(&"timeseries_unprotected_timeout_500ms".to_string()));
             assert!(names.contains(&"timeseries_protected_timeout_2s".to_string()));
-            assert_eq!(names.len(), 4 + 2 * 3);
+            assert!(
+                names.contains(&"compare".to_string()),
+                "2 × 3 cells: one figure"
+            );
+            assert_eq!(names.len(), 5 + 2 * 3);
             assert_eq!(png_size(&dir.join("charts/sweep_lost.png")), (1600, 900));
             let s = svg(&dir, "sweep_outage_s");
-            assert!(s.contains("Outage vs timeout"));
+            assert!(
+                s.contains("Outage vs order → payment timeout"),
+                "the path in words"
+            );
             assert!(s.contains(">500ms<") || s.contains("500ms"));
             cleanup(&dir);
         }
@@ -588,7 +689,7 @@ mod tests {
                 ..Fixture::default()
             };
             let (dir, paths) = rendered("nan", &f);
-            assert_eq!(stems(&paths).len(), 10);
+            assert_eq!(stems(&paths).len(), 11);
             cleanup(&dir);
         }
 

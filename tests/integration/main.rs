@@ -9,6 +9,7 @@ mod guard;
 mod lifecycle;
 mod mechanisms;
 mod outputs;
+mod report;
 mod resume;
 mod scenarios;
 mod world;

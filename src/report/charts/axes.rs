@@ -19,9 +19,10 @@ fn scale_suffix(v: f64, k_from: f64) -> (f64, &'static str) {
     }
 }
 
-/// A compact tick label: `0`, `0.25`, `12.5`, `850`, `12k`, `1.5M`.
+/// A compact tick label: `0`, `0.25`, `12.5`, `850`, `1k`, `2.5k`, `12k`, `1.5M`: one
+/// suffix style from a thousand up, so `1000` never stands beside `10k`.
 pub fn fmt_num(v: f64) -> String {
-    let (scaled, suffix) = scale_suffix(v, 1e4);
+    let (scaled, suffix) = scale_suffix(v, 1e3);
     let sa = scaled.abs();
     let decimals = if sa >= 100.0 || sa == 0.0 {
         0
@@ -99,6 +100,76 @@ pub fn log_range(values: impl IntoIterator<Item = f64>, ratio: f64) -> Option<(f
     (lo <= hi && hi / lo > ratio).then(|| (lo / 1.3, hi * 1.5))
 }
 
+/// A latency axis unit for values up to `max_ms`: ms, s from 10 s up, min from 10 min
+/// up; returns the unit's name and the factor from milliseconds.
+pub fn latency_unit(max_ms: f64) -> (&'static str, f64) {
+    if max_ms >= 600_000.0 {
+        ("min", 1.0 / 60_000.0)
+    } else if max_ms >= 10_000.0 {
+        ("s", 1e-3)
+    } else {
+        ("ms", 1.0)
+    }
+}
+
+/// A log axis from `lo` to `hi` (both positive) whose ticks sit at 1, 2 and 5 times the
+/// powers of ten (only the powers when that is too many; 1–2–3–5–7 when too few), so a
+/// range below a thousand still reads (plotters' own log axis ticks decades only).
+pub struct LogTicked {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl LogTicked {
+    /// The tick values inside the range.
+    pub fn ticks(&self) -> Vec<f64> {
+        let at = |mults: &[f64]| -> Vec<f64> {
+            let (a, b) = (
+                self.lo.log10().floor() as i32,
+                self.hi.log10().ceil() as i32,
+            );
+            (a..=b)
+                .flat_map(|e| mults.iter().map(move |m| m * 10f64.powi(e)))
+                .filter(|v| *v >= self.lo * 0.999 && *v <= self.hi * 1.001)
+                .collect()
+        };
+        let ticks = at(&[1.0, 2.0, 5.0]);
+        if ticks.len() > 12 {
+            at(&[1.0])
+        } else if ticks.len() < 3 {
+            at(&[1.0, 1.5, 2.0, 3.0, 5.0, 7.0])
+        } else {
+            ticks
+        }
+    }
+}
+
+impl plotters::coord::ranged1d::Ranged for LogTicked {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let (a, b) = (self.lo.max(f64::MIN_POSITIVE).log10(), self.hi.log10());
+        if b <= a {
+            return (limit.0 + limit.1) / 2;
+        }
+        let frac = (v.max(f64::MIN_POSITIVE).log10() - a) / (b - a);
+        limit.0 + ((limit.1 - limit.0) as f64 * frac).round() as i32
+    }
+
+    fn key_points<H: plotters::coord::ranged1d::KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
 /// Seconds shown in a unit that reads well for `max_s`: minutes from two minutes up.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TimeUnit {
@@ -143,6 +214,8 @@ mod tests {
             assert_eq!(fmt_num(12.5), "12.5");
             assert_eq!(fmt_num(850.0), "850");
             assert_eq!(fmt_num(12_000.0), "12k");
+            assert_eq!(fmt_num(1_000.0), "1k", "the same suffix style as 10k");
+            assert_eq!(fmt_num(2_500.0), "2.5k");
             assert_eq!(fmt_num(1_500_000.0), "1.5M");
             assert_eq!(fmt_num(-0.0001), "0");
         }
@@ -172,6 +245,31 @@ mod tests {
             let (lo, hi) = y_range([2.0, 10.0], true, 0.1);
             assert_eq!(lo, 0.0);
             assert!((hi - 11.0).abs() < 1e-9);
+        }
+
+        #[test]
+        fn log_ticks_read_below_a_thousand() {
+            let t = LogTicked {
+                lo: 30.0,
+                hi: 900.0,
+            }
+            .ticks();
+            assert_eq!(t, [50.0, 100.0, 200.0, 500.0]);
+            let wide = LogTicked { lo: 1.0, hi: 1e9 }.ticks();
+            assert_eq!(wide.len(), 10, "decades only: {wide:?}");
+            let narrow = LogTicked {
+                lo: 110.0,
+                hi: 180.0,
+            }
+            .ticks();
+            assert_eq!(narrow, [150.0]);
+        }
+
+        #[test]
+        fn latency_switches_to_seconds_and_minutes_when_large() {
+            assert_eq!(latency_unit(900.0), ("ms", 1.0));
+            assert_eq!(latency_unit(34_000.0).0, "s");
+            assert_eq!(latency_unit(1_200_000.0).0, "min");
         }
 
         #[test]

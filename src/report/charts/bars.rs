@@ -28,6 +28,9 @@ struct Bar {
     hi: f64,
     /// One per replication, and whether that run diverged (drawn as a cross).
     dots: Vec<(f64, bool)>,
+    /// Share of replications still down when the run ended (an outage bar is then a
+    /// lower bound, drawn open at the top).
+    still_down: f64,
 }
 
 /// One plot of bars with its own y axis.
@@ -35,6 +38,8 @@ struct Panel {
     caption: String,
     y_desc: String,
     bars: Vec<Bar>,
+    /// Whether an outage that outlives the run is marked on these bars.
+    marks_still_down: bool,
 }
 
 /// A figure of one or two bar panels sharing the variant legend.
@@ -126,7 +131,16 @@ fn panel(
             if !stat.mean.is_finite() {
                 continue;
             }
+            let recovered = inputs
+                .summary
+                .get(v, p, "recovered_share")
+                .map_or(f64::NAN, |s| s.mean);
             bars.push(Bar {
+                still_down: if recovered.is_finite() {
+                    1.0 - recovered
+                } else {
+                    0.0
+                },
                 group: g,
                 variant: vi,
                 mean: scale(stat.mean),
@@ -145,6 +159,7 @@ fn panel(
         caption,
         y_desc,
         bars,
+        marks_still_down: metric.ends_with("outage_s"),
     })
 }
 
@@ -165,7 +180,7 @@ fn figure(inputs: &Inputs, what: &str, panels: Vec<Panel>) -> Option<BarFigure> 
         .collect();
     let group_desc = match inputs.manifest.sweep.as_slice() {
         [] => String::new(),
-        [one] => one.path.clone(),
+        [one] => super::sweep::path_in_words(&one.path),
         _ => "sweep point".to_string(),
     };
     Some(BarFigure {
@@ -210,12 +225,23 @@ impl BarFigure {
     }
 
     fn legend(&self) -> Vec<LegendEntry> {
-        let mut entries: Vec<LegendEntry> = self
-            .variants
-            .iter()
-            .enumerate()
-            .map(|(i, v)| LegendEntry::new(v, Swatch::Fill(colour(i).to_rgba())))
-            .collect();
+        // Without a sweep the x labels already name the variants; with one, a variant
+        // whose every bar is zero has nothing to point at.
+        let mut entries: Vec<LegendEntry> = if self.groups.len() > 1 {
+            self.variants
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    self.panels
+                        .iter()
+                        .flat_map(|p| &p.bars)
+                        .any(|b| b.variant == *i && b.mean > 0.0)
+                })
+                .map(|(i, v)| LegendEntry::new(v, Swatch::Fill(colour(i).to_rgba())))
+                .collect()
+        } else {
+            Vec::new()
+        };
         entries.push(LegendEntry::new("95 % CI of mean", Swatch::ErrorBar));
         if self
             .panels
@@ -231,7 +257,21 @@ impl BarFigure {
         {
             entries.push(LegendEntry::new("diverged run", Swatch::Cross));
         }
+        if self.any_still_down() {
+            entries.push(LegendEntry::new(
+                "still down at end of run",
+                Swatch::Dashed(canvas::DIVERGED),
+            ));
+        }
         entries
+    }
+
+    fn any_still_down(&self) -> bool {
+        self.panels
+            .iter()
+            .filter(|p| p.marks_still_down)
+            .flat_map(|p| &p.bars)
+            .any(|b| b.still_down > 0.0 && b.mean > 0.0)
     }
 
     /// One y range for all panels, so side-by-side bars compare at a glance.
@@ -300,6 +340,43 @@ impl BarFigure {
                 [(x - 0.4, clamp(0.0)), (x + 0.4, clamp(b.mean))],
                 colour(b.variant).filled(),
             )))?;
+        }
+        // An outage still running when the run ended is longer than its bar: a dashed
+        // red top and the words say so.
+        if panel.marks_still_down {
+            for b in panel
+                .bars
+                .iter()
+                .filter(|b| b.still_down > 0.0 && b.mean > 0.0)
+            {
+                let x = self.x(b.group, b.variant);
+                chart.draw_series(DashedLineSeries::new(
+                    [(x - 0.4, clamp(b.mean)), (x + 0.4, clamp(b.mean))],
+                    9,
+                    6,
+                    canvas::DIVERGED.stroke_width(4),
+                ))?;
+                if panel.bars.len() <= 8 {
+                    let style = text(size::VALUE)
+                        .color(&canvas::DIVERGED)
+                        .pos(Pos::new(HPos::Center, VPos::Bottom));
+                    // Room for the long form only while the bars are few and wide.
+                    let words = if panel.bars.len() <= 3 {
+                        "still down at end of run"
+                    } else {
+                        "still down"
+                    };
+                    let share = if b.still_down >= 1.0 {
+                        words.to_string()
+                    } else {
+                        format!("{} %: {words}", fmt_num(b.still_down * 100.0))
+                    };
+                    chart.draw_series(std::iter::once(
+                        EmptyElement::at((x, clamp(b.hi.max(b.mean))))
+                            + Text::new(share, (0, -30), style),
+                    ))?;
+                }
+            }
         }
         let n_bars = panel.bars.len();
         for b in &panel.bars {

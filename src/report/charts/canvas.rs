@@ -114,8 +114,13 @@ pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn;
 }
 
-/// Writes `fig` as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, each via a temporary file.
-pub fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<Vec<PathBuf>, ChartError> {
+/// Writes `fig` as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, each via a temporary file;
+/// returns both paths and the SVG text.
+pub fn write_figure(
+    dir: &Path,
+    stem: &str,
+    fig: &impl Figure,
+) -> Result<(Vec<PathBuf>, String), ChartError> {
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     // The bitmap encoder picks the format from the extension, so the temp name ends in .png.
@@ -143,7 +148,7 @@ pub fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<Vec<Pat
         std::fs::write(&svg_tmp, svg_text.as_bytes()).map_err(|e| DrawError(e.to_string()))
     });
     finish(drawn, &svg_tmp, &svg)?;
-    Ok(vec![png, svg])
+    Ok((vec![png, svg], svg_text))
 }
 
 /// Renames `tmp` to `path` if drawing succeeded; otherwise removes `tmp`.
@@ -178,6 +183,8 @@ pub fn title_band<DB: DrawingBackend>(
 pub enum Swatch {
     /// A line in a series colour.
     Line(RGBColor),
+    /// A line over its confidence band, in the band's own colour and opacity.
+    LineBand(RGBColor),
     /// A dashed line.
     Dashed(RGBColor),
     /// A filled box (bars, fault windows).
@@ -255,6 +262,13 @@ pub fn draw_legend<DB: DrawingBackend>(
         let (x0, x1) = (PAD, PAD + SWATCH_W);
         match e.swatch {
             Swatch::Line(c) => {
+                area.draw(&PathElement::new([(x0, cy), (x1, cy)], c.stroke_width(3)))?;
+            }
+            Swatch::LineBand(c) => {
+                area.draw(&Rectangle::new(
+                    [(x0, cy - 9), (x1, cy + 9)],
+                    c.mix(BAND_ALPHA).filled(),
+                ))?;
                 area.draw(&PathElement::new([(x0, cy), (x1, cy)], c.stroke_width(3)))?;
             }
             Swatch::Dashed(c) => {

@@ -52,6 +52,22 @@ pub struct Manifest {
     pub shard: Option<String>,
     /// Jobs the shard holds.
     pub shard_jobs: Option<u64>,
+    /// The experiment file (or model file run directly).
+    pub experiment: String,
+    /// The model file.
+    pub model: String,
+    /// The experiment seed.
+    pub seed: u64,
+    /// The crate version that wrote the directory.
+    pub crate_version: String,
+    /// The command line of the run.
+    pub command: String,
+    /// Adjustments the run made (clipped faults, …).
+    pub notes: Vec<String>,
+    /// The experiment as resolved (descriptions, variants' overrides).
+    pub config: serde_json::Value,
+    /// The resolved model table of each variant (× point), keyed `variant[|point]`.
+    pub models: BTreeMap<String, serde_json::Value>,
 }
 
 /// One swept path and its values as written in the experiment file.
@@ -346,7 +362,7 @@ pub fn read_timeseries(path: &Path) -> Result<TimeSeries, ChartError> {
 }
 
 /// A CSV file with a header row, read record by record with line numbers.
-struct CsvTable<'p> {
+pub(crate) struct CsvTable<'p> {
     path: &'p Path,
     headers: csv::StringRecord,
     reader: csv::Reader<File>,
@@ -354,7 +370,7 @@ struct CsvTable<'p> {
 }
 
 impl<'p> CsvTable<'p> {
-    fn open(path: &'p Path) -> Result<Self, ChartError> {
+    pub(crate) fn open(path: &'p Path) -> Result<Self, ChartError> {
         let file = File::open(path).map_err(|source| read_error(path, source))?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -368,11 +384,11 @@ impl<'p> CsvTable<'p> {
         })
     }
 
-    fn find(&self, name: &str) -> Option<usize> {
+    pub(crate) fn find(&self, name: &str) -> Option<usize> {
         self.headers.iter().position(|h| h == name)
     }
 
-    fn column(&self, name: &str) -> Result<usize, ChartError> {
+    pub(crate) fn column(&self, name: &str) -> Result<usize, ChartError> {
         self.find(name).ok_or_else(|| ChartError::MissingColumn {
             path: self.path.to_path_buf(),
             column: name.to_string(),
@@ -380,7 +396,7 @@ impl<'p> CsvTable<'p> {
     }
 
     /// The next record and the line it starts on, or `None` at the end.
-    fn next_row(&mut self) -> Result<Option<(u64, &csv::StringRecord)>, ChartError> {
+    pub(crate) fn next_row(&mut self) -> Result<Option<(u64, &csv::StringRecord)>, ChartError> {
         match self.reader.read_record(&mut self.row) {
             Ok(true) => {
                 let line = self.row.position().map_or(0, |p| p.line());
@@ -401,7 +417,7 @@ pub fn parse_number(text: &str) -> Option<f64> {
     text.parse().ok()
 }
 
-fn number(path: &Path, line: u64, column: &str, text: &str) -> Result<f64, ChartError> {
+pub(crate) fn number(path: &Path, line: u64, column: &str, text: &str) -> Result<f64, ChartError> {
     parse_number(text).ok_or_else(|| ChartError::BadRow {
         path: path.to_path_buf(),
         line,

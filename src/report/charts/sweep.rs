@@ -1,10 +1,12 @@
 //! Sweep charts: one metric against the values of one swept path, a line per variant
 //! with its 95 % confidence band shaded.
 //!
-//! The x axis is categorical, in the order the experiment lists the values (`500ms`,
-//! `1s`, `2s` are not re-sorted or re-spaced: the file's order is the author's). With
-//! several swept paths, every combination of the other paths' values is its own line,
-//! labelled `variant · path=value`, so no point is averaged away.
+//! Swept durations and numbers sit on a numeric axis in value order (log scale when the
+//! largest is ten times the smallest or more), ticked at the swept values; anything else
+//! is categorical, in the order the experiment lists it. The axis is named in words
+//! (`payment → processor timeout`, not the dotted path). With several swept paths, every
+//! combination of the other paths' values is its own line, labelled
+//! `variant · path=value`, so no point is averaged away.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -33,7 +35,31 @@ pub struct SweepFigure {
     x_desc: String,
     y_desc: String,
     x_labels: Vec<String>,
+    /// Where each label sits on the x axis (its index, its value, or the log of it).
+    x_pos: Vec<f64>,
     series: Vec<Series>,
+}
+
+/// A dotted model path in words: `services.payment.clients.processor.timeout` →
+/// `payment → processor timeout`, `services.order.workers` → `order workers`.
+pub fn path_in_words(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    let words = match parts.as_slice() {
+        ["services", svc, "clients", callee, rest @ ..] => {
+            format!("{svc} → {callee} {}", rest.join(" "))
+        }
+        ["services", svc, rest @ ..] => format!("{svc} {}", rest.join(" ")),
+        _ => parts.join(" "),
+    };
+    words.replace('_', " ").trim().to_string()
+}
+
+/// The value of a swept label on a numeric axis: a duration in seconds, or a number.
+fn numeric(label: &str) -> Option<f64> {
+    if let Ok(d) = label.trim_matches('"').parse::<crate::time::SimDuration>() {
+        return Some(d.as_secs_f64());
+    }
+    label.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// The chart of `metric` (`outage_s` or `lost`) against sweep axis `axis`, or `None` if
@@ -85,6 +111,37 @@ pub fn build(inputs: &Inputs, axis: usize, metric: &str) -> Option<SweepFigure> 
     if series.is_empty() {
         return None;
     }
+    // Numbers and durations: value order, numeric (or log) positions.
+    let values: Option<Vec<f64>> = x_labels.iter().map(|l| numeric(l)).collect();
+    let mut log = false;
+    let x_pos: Vec<f64> = match values {
+        Some(values) if values.len() >= 2 => {
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+            let rank: Vec<usize> = {
+                let mut r = vec![0; order.len()];
+                for (new, old) in order.iter().enumerate() {
+                    r[*old] = new;
+                }
+                r
+            };
+            x_labels = order.iter().map(|i| x_labels[*i].clone()).collect();
+            for s in &mut series {
+                for p in &mut s.2 {
+                    p.0 = rank[p.0];
+                }
+            }
+            let sorted: Vec<f64> = order.iter().map(|i| values[*i]).collect();
+            let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+            log = lo > 0.0 && hi / lo >= 10.0;
+            if log {
+                sorted.iter().map(|v| v.log10()).collect()
+            } else {
+                sorted
+            }
+        }
+        _ => (0..x_labels.len()).map(|i| i as f64).collect(),
+    };
 
     let (what, y_desc, scale): (&str, String, Box<dyn Fn(f64) -> f64>) = if metric == "outage_s" {
         let max = series
@@ -158,16 +215,21 @@ pub fn build(inputs: &Inputs, axis: usize, metric: &str) -> Option<SweepFigure> 
         title: format!(
             "{} — {what} vs {}{}",
             inputs.manifest.name,
-            spec.short_name(),
+            path_in_words(&spec.path),
             inputs.partial_tag()
         ),
         subtitle: format!(
             "{mean_of} · band: 95 % confidence interval of the mean{}",
             inputs.diverged_note()
         ),
-        x_desc: spec.path.clone(),
+        x_desc: format!(
+            "{}{}",
+            path_in_words(&spec.path),
+            if log { " (log scale)" } else { "" }
+        ),
         y_desc,
         x_labels,
+        x_pos,
         series,
     })
 }
@@ -179,28 +241,37 @@ impl Figure for SweepFigure {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
         let rest = title_band(root, &self.title, &self.subtitle)?;
-        let mut entries: Vec<LegendEntry> = self
-            .series
-            .iter()
-            .map(|s| LegendEntry::new(&s.label, Swatch::Line(s.colour)))
-            .collect();
-        let has_band = self.series.iter().any(|s| {
+        let has_band = |s: &Series| {
             s.points
                 .iter()
                 .any(|(_, st)| st.lo.is_finite() && st.hi.is_finite())
-        });
-        if has_band {
-            entries.push(LegendEntry::new(
-                "95 % CI band",
-                Swatch::Fill(RGBAColor(0x80, 0x80, 0x80, 0.3)),
-            ));
-        }
+        };
+        // Each line's swatch shows its own band's colour: the legend matches the plot.
+        let entries: Vec<LegendEntry> = self
+            .series
+            .iter()
+            .map(|s| {
+                let swatch = if has_band(s) {
+                    Swatch::LineBand(s.colour)
+                } else {
+                    Swatch::Line(s.colour)
+                };
+                LegendEntry::new(&s.label, swatch)
+            })
+            .collect();
         let (w, _) = rest.dim_in_pixel();
         let lw = legend_width(&rest, &entries, 200);
         let (plot, legend) = rest.split_horizontally(w - lw);
         draw_legend(&legend, &entries, 22)?;
 
         let k = self.x_labels.len().max(1);
+        let pos = |i: usize| self.x_pos.get(i).copied().unwrap_or(i as f64);
+        let (first, last) = (pos(0), pos(k - 1));
+        let pad = if last > first {
+            (last - first) * 0.06
+        } else {
+            0.35
+        };
         let (y0, y1) = axes::y_range(
             self.series
                 .iter()
@@ -215,18 +286,16 @@ impl Figure for SweepFigure {
             .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(
                 Ticked {
-                    range: -0.35..(k - 1) as f64 + 0.35,
-                    ticks: (0..k).map(|i| i as f64).collect(),
+                    range: first - pad..last + pad,
+                    ticks: (0..k).map(pos).collect(),
                 },
                 y0..y1,
             )?;
         let x_fmt = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                self.x_labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
+            (0..k)
+                .find(|i| (pos(*i) - x).abs() < 1e-9)
+                .and_then(|i| self.x_labels.get(i).cloned())
+                .unwrap_or_default()
         };
         let y_fmt = |y: &f64| fmt_num(*y);
         chart
@@ -249,11 +318,9 @@ impl Figure for SweepFigure {
                 if run.len() < 2 {
                     continue;
                 }
-                let mut poly: Vec<(f64, f64)> = run
-                    .iter()
-                    .map(|(x, st)| (*x as f64, clamp(st.hi)))
-                    .collect();
-                poly.extend(run.iter().rev().map(|(x, st)| (*x as f64, clamp(st.lo))));
+                let mut poly: Vec<(f64, f64)> =
+                    run.iter().map(|(x, st)| (pos(*x), clamp(st.hi))).collect();
+                poly.extend(run.iter().rev().map(|(x, st)| (pos(*x), clamp(st.lo))));
                 chart.draw_series(std::iter::once(Polygon::new(
                     poly,
                     s.colour.mix(canvas::BAND_ALPHA).filled(),
@@ -264,7 +331,7 @@ impl Figure for SweepFigure {
             for run in runs(&s.points, |st| st.mean.is_finite()) {
                 let pts: Vec<(f64, f64)> = run
                     .iter()
-                    .map(|(x, st)| (*x as f64, clamp(st.mean)))
+                    .map(|(x, st)| (pos(*x), clamp(st.mean)))
                     .collect();
                 chart.draw_series(LineSeries::new(pts.clone(), s.colour.stroke_width(3)))?;
                 chart.draw_series(pts.iter().map(|&p| Circle::new(p, 6, s.colour.filled())))?;
@@ -275,8 +342,14 @@ impl Figure for SweepFigure {
                         .filter(|(_, st)| st.lo.is_finite() && st.hi.is_finite())
                     {
                         let style = s.colour.stroke_width(2);
-                        let x = *x as f64;
-                        chart.draw_series(error_bar(x, clamp(st.lo), clamp(st.hi), 0.05, style))?;
+                        let x = pos(*x);
+                        chart.draw_series(error_bar(
+                            x,
+                            clamp(st.lo),
+                            clamp(st.hi),
+                            pad / 7.0,
+                            style,
+                        ))?;
                     }
                 }
             }
@@ -309,6 +382,27 @@ fn runs(points: &[(usize, Stat)], keep: impl Fn(&Stat) -> bool) -> Vec<&[(usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swept_paths_read_as_words() {
+        assert_eq!(
+            path_in_words("services.payment.clients.processor.timeout"),
+            "payment → processor timeout"
+        );
+        assert_eq!(
+            path_in_words("services.order.clients.payment.retry.max_attempts"),
+            "order → payment retry max attempts"
+        );
+        assert_eq!(path_in_words("services.order.workers"), "order workers");
+    }
+
+    #[test]
+    fn durations_and_numbers_are_numeric_and_other_values_are_not() {
+        assert_eq!(numeric("500ms"), Some(0.5));
+        assert_eq!(numeric("2m"), Some(120.0));
+        assert_eq!(numeric("3"), Some(3.0));
+        assert_eq!(numeric("fifo"), None);
+    }
 
     fn st(mean: f64) -> Stat {
         Stat {

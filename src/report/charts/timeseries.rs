@@ -30,41 +30,43 @@ const MAX_SERIES: usize = PALETTE.len();
 const PANEL_HEIGHT: u32 = 360;
 
 /// One line with its band; `x` already in display time units.
-struct Line {
-    label: String,
-    colour: RGBColor,
-    dashed: bool,
+pub(super) struct Line {
+    pub(super) label: String,
+    pub(super) colour: RGBColor,
+    pub(super) dashed: bool,
     /// `(x, mean, lo, hi)`.
-    points: Vec<(f64, f64, f64, f64)>,
+    pub(super) points: Vec<(f64, f64, f64, f64)>,
 }
 
 /// The y axis of one panel.
 #[derive(Clone, Copy)]
-enum Scale {
+pub(super) enum Scale {
     Linear(f64, f64),
     Log(f64, f64),
 }
 
-struct Panel {
-    caption: String,
-    y_desc: String,
-    scale: Scale,
-    lines: Vec<Line>,
+pub(super) struct Panel {
+    pub(super) caption: String,
+    pub(super) y_desc: String,
+    pub(super) scale: Scale,
+    pub(super) lines: Vec<Line>,
     /// Events to mark (restarts): `(x, label, colour)`, drawn as triangles at the top.
-    marks: Vec<(f64, String, RGBColor)>,
+    pub(super) marks: Vec<(f64, String, RGBColor)>,
 }
 
 /// The multi-panel figure of one cell.
 pub struct TimeSeriesFigure {
-    title: String,
-    subtitle: String,
-    x_desc: String,
-    x_max: f64,
+    pub(super) title: String,
+    pub(super) subtitle: String,
+    pub(super) x_desc: String,
+    pub(super) x_max: f64,
     /// Fault windows in display units.
-    faults: Vec<(f64, f64)>,
+    pub(super) faults: Vec<(f64, f64)>,
     /// When diverged runs were stopped, in display units.
-    stops: Vec<f64>,
-    panels: Vec<Panel>,
+    pub(super) stops: Vec<f64>,
+    /// Users are still in an outage when the run ends: a line marks the end.
+    pub(super) still_down: bool,
+    pub(super) panels: Vec<Panel>,
 }
 
 /// The figure for `variant` at `point`, or `None` if the cell has no drawable series.
@@ -144,20 +146,28 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         "requests per second".into(),
         traffic,
     ));
+    let max_ms = ["p99_ms", "p99_ok_ms"]
+        .iter()
+        .filter_map(|m| cell.get(*m))
+        .flatten()
+        .map(|s| s.mean)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let (lat_unit, lat_k) = axes::latency_unit(max_ms);
     let latency: Vec<Line> = [
         line(
             "p99_ms",
             "p99, all requests (failed, abandoned included)",
             PALETTE[3],
             false,
-            1.0,
+            lat_k,
         ),
         line(
             "p99_ok_ms",
             "p99, answered requests",
             PALETTE[5],
             false,
-            1.0,
+            lat_k,
         ),
     ]
     .into_iter()
@@ -173,7 +183,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
         let panel = match axes::log_range(values(), 30.0) {
             Some((lo, hi)) => Panel {
                 caption,
-                y_desc: "p99 latency (ms, log scale)".into(),
+                y_desc: format!("p99 latency ({lat_unit}, log scale)"),
                 scale: Scale::Log(lo, hi),
                 lines: latency,
                 marks: Vec::new(),
@@ -182,7 +192,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
                 let (lo, hi) = axes::y_range(values(), true, 0.08);
                 Panel {
                     caption,
-                    y_desc: "p99 latency (ms)".into(),
+                    y_desc: format!("p99 latency ({lat_unit})"),
                     scale: Scale::Linear(lo, hi),
                     lines: latency,
                     marks: Vec::new(),
@@ -393,6 +403,14 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     if panels.is_empty() {
         return None;
     }
+    for p in &mut panels {
+        dash_coincident(&mut p.lines);
+    }
+    // Down in the last bucket (in most replications): the outage outlives the run.
+    let still_down = cell
+        .get("down")
+        .and_then(|d| d.last())
+        .is_some_and(|s| s.mean >= 0.5);
 
     let mut title = format!("{} — {variant}", m.name);
     if !point.is_empty() {
@@ -426,6 +444,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             fmt_num(bucket_s)
         ),
         stops: stops.iter().map(|t| unit.scale(*t)).collect(),
+        still_down,
         x_desc: format!("time ({})", unit.name()),
         x_max: unit.scale(duration_s.max(bucket_s)),
         faults: m
@@ -484,9 +503,47 @@ fn by_scale(caption: String, y_desc: &str, lines: Vec<Line>) -> Vec<Panel> {
         .collect()
 }
 
-/// A zero-based linear panel, or `None` without lines.
-fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Panel> {
-    if lines.is_empty() {
+/// Marks as dashed every solid line that lies on an earlier solid one (within 1 % of
+/// the panel's peak in at least half the buckets where both are defined): three
+/// edges carrying the same attempts, or two variants that behave alike, stay visible
+/// as a solid line seen through dashes. Reference lines (already dashed) are left out.
+pub(super) fn dash_coincident(lines: &mut [Line]) {
+    let peak = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1.abs()))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let tol = (peak * 0.01).max(1e-12);
+    let close = |a: &Line, b: &Line| {
+        let (mut both, mut near) = (0usize, 0usize);
+        for (p, q) in a.points.iter().zip(&b.points) {
+            if p.1.is_finite() && q.1.is_finite() {
+                both += 1;
+                near += usize::from((p.1 - q.1).abs() <= tol);
+            }
+        }
+        both > 0 && near * 2 >= both
+    };
+    let solid: Vec<bool> = lines.iter().map(|l| !l.dashed).collect();
+    for i in 1..lines.len() {
+        if solid[i] && (0..i).any(|j| solid[j] && !lines[j].dashed && close(&lines[j], &lines[i])) {
+            lines[i].dashed = true;
+        }
+    }
+}
+
+/// Whether every value of every line is zero or missing (a panel with nothing to show).
+fn all_zero(lines: &[Line]) -> bool {
+    lines
+        .iter()
+        .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.3]))
+        .all(|v| !v.is_finite() || v <= 0.0)
+}
+
+/// A zero-based linear panel, or `None` without lines or with nothing but zeros (a
+/// service without a queue, an edge never called).
+pub(super) fn linear_panel(caption: String, y_desc: String, lines: Vec<Line>) -> Option<Panel> {
+    if lines.is_empty() || all_zero(&lines) {
         return None;
     }
     let (lo, hi) = axes::y_range(
@@ -554,7 +611,7 @@ fn names_with_prefix(
 }
 
 /// The smallest positive step between sample times (1 s if there is none).
-fn infer_bucket(cell: &BTreeMap<String, Vec<Sample>>) -> f64 {
+pub(super) fn infer_bucket(cell: &BTreeMap<String, Vec<Sample>>) -> f64 {
     let step = cell
         .values()
         .flat_map(|s| s.windows(2).map(|w| w[1].t_s - w[0].t_s))
@@ -569,8 +626,14 @@ impl TimeSeriesFigure {
             .lines
             .iter()
             .map(|l| {
+                let banded = l
+                    .points
+                    .iter()
+                    .any(|p| p.2.is_finite() && p.3.is_finite() && p.3 > p.2);
                 let swatch = if l.dashed {
                     Swatch::Dashed(l.colour)
+                } else if banded {
+                    Swatch::LineBand(l.colour)
                 } else {
                     Swatch::Line(l.colour)
                 };
@@ -593,6 +656,12 @@ impl TimeSeriesFigure {
             entries.push(LegendEntry::new(
                 "run diverged (guard)",
                 Swatch::Dashed(canvas::DIVERGED),
+            ));
+        }
+        if self.still_down {
+            entries.push(LegendEntry::new(
+                "still down at end of run",
+                Swatch::Line(canvas::DIVERGED),
             ));
         }
         entries
@@ -648,6 +717,13 @@ impl TimeSeriesFigure {
         chart.draw_series(self.faults.iter().map(|&(a, b)| {
             Rectangle::new([(clamp_x(a), y0), (clamp_x(b), y1)], FAULT_FILL.filled())
         }))?;
+        if self.still_down {
+            let x = self.x_max;
+            chart.draw_series(std::iter::once(PathElement::new(
+                [(x, y0), (x, y1)],
+                canvas::DIVERGED.stroke_width(5),
+            )))?;
+        }
         for &t in &self.stops {
             chart.draw_series(DashedLineSeries::new(
                 [(clamp_x(t), y0), (clamp_x(t), y1)],
@@ -728,7 +804,8 @@ impl Figure for TimeSeriesFigure {
             match panel.scale {
                 Scale::Linear(lo, hi) => self.draw_panel(&plot, panel, last, lo..hi, (lo, hi))?,
                 Scale::Log(lo, hi) => {
-                    self.draw_panel(&plot, panel, last, (lo..hi).log_scale(), (lo, hi))?
+                    let axis = axes::LogTicked { lo, hi };
+                    self.draw_panel(&plot, panel, last, axis, (lo, hi))?
                 }
             }
         }
@@ -747,6 +824,29 @@ mod tests {
             dashed: false,
             points: vec![(0.0, 0.0, 0.0, 0.0), (1.0, v, v, v)],
         }
+    }
+
+    #[test]
+    fn a_line_on_an_earlier_one_is_dashed_and_a_distinct_one_is_not() {
+        let level = |label: &str, v: f64| Line {
+            points: (0..4).map(|i| (i as f64, v, v, v)).collect(),
+            ..flat(label, v)
+        };
+        let mut lines = vec![
+            level("gateway→order", 300.0),
+            level("order→payment", 300.0),
+            level("payment→processor", 300.5),
+            level("db", 120.0),
+        ];
+        dash_coincident(&mut lines);
+        let dashed: Vec<bool> = lines.iter().map(|l| l.dashed).collect();
+        assert_eq!(dashed, [false, true, true, false]);
+    }
+
+    #[test]
+    fn a_panel_of_zeros_is_dropped() {
+        assert!(linear_panel("(d)".into(), "q".into(), vec![flat("a", 0.0)]).is_none());
+        assert!(linear_panel("(d)".into(), "q".into(), vec![flat("a", 1.0)]).is_some());
     }
 
     #[test]
