@@ -13,7 +13,8 @@
 //! most as many jobs at once as those bounds fit in the free memory it is told about.
 //! Interrupts: when [`RunOptions::stop`] is set, workers take no new job, running jobs
 //! give up at their next guard step, and [`run`] returns [`RunnerError::Interrupted`].
-//! The progress bar (jobs done, ETA, simulated events per second) is the only place here
+//! The progress bar (jobs done, ETA, share of the plan's simulated time covered, simulated
+//! events per second) is the only place here
 //! that reads the wall clock.
 
 use std::collections::BTreeMap;
@@ -188,17 +189,43 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     } else {
         ProgressBar::hidden()
     };
-    // No ETA before a job has finished: indicatif would estimate "0s" from no data.
+    // The ETA comes from the share of simulated time covered, not from jobs done: it
+    // moves during long jobs, and is not guessed ("0s") before there is anything to go on.
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  ETA after the first job  {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  {msg}").expect("valid template"),
     );
-    let with_eta = ProgressStyle::with_template("{bar:30} {pos}/{len} jobs  ETA {eta}  {msg}")
-        .expect("valid template");
     bar.set_position(reused as u64);
-    bar.reset_eta();
     let start = Instant::now();
     let events = AtomicU64::new(0);
+    // Simulated time covered by running jobs, against the plan's total: for long jobs the
+    // bar moves between job ends.
+    let simulated = AtomicU64::new(0);
+    let total_ns: u64 = jobs
+        .iter()
+        .zip(&saved)
+        .filter(|(_, s)| !**s)
+        .map(|(j, _)| {
+            let m = exp.model(j.variant, j.point);
+            (exp.spec.duration + drain_time(m)).as_nanos()
+        })
+        .fold(0u64, u64::saturating_add)
+        .max(1);
+    let progress_message = |events_total: u64| {
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        let done = (simulated.load(Ordering::Relaxed) as f64 / total_ns as f64).min(1.0);
+        let eta = if done >= 0.01 {
+            let left = Duration::from_secs_f64(secs * (1.0 - done) / done);
+            format!("ETA {}", indicatif::HumanDuration(left))
+        } else {
+            "ETA …".to_string()
+        };
+        let rate = if events_total > 0 {
+            format!("  {:.1} M events/s", events_total as f64 / secs / 1e6)
+        } else {
+            String::new()
+        };
+        format!("{:.0}% of simulated time  {eta}{rate}", 100.0 * done)
+    };
     let finished = AtomicUsize::new(reused);
     let mut groups = vec![GroupSeries::default(); exp.variants.len() * exp.points.len()];
     let mut rows = Vec::with_capacity(jobs.len());
@@ -210,7 +237,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
     let run_job = |job: &Job| -> Result<Option<(JobResult, Series)>, RunnerError> {
         let model = exp.model(job.variant, job.point);
         let cfg = run_config(exp, job);
-        let report = World::run_stoppable(model, cfg, stop).map_err(|error| {
+        let report = World::run_watched(model, cfg, stop, Some(&simulated)).map_err(|error| {
             let p = &exp.points[job.point].label;
             RunnerError::Run {
                 variant: exp.variants[job.variant].clone(),
@@ -238,12 +265,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
         if let Some(store) = opts.store {
             store.save(&result, &s).map_err(RunnerError::Store)?;
         }
-        if finished.fetch_add(1, Ordering::Relaxed) == reused {
-            bar.set_style(with_eta.clone());
-        }
+        finished.fetch_add(1, Ordering::Relaxed);
         let total = events.fetch_add(report.stats.events, Ordering::Relaxed) + report.stats.events;
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("{:.1} M events/s", total as f64 / secs / 1e6));
+        bar.set_message(progress_message(total));
         bar.inc(1);
         Ok(Some((result, s)))
     };
@@ -330,6 +354,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results, RunnerError> 
                 folded.store(next, Ordering::Relaxed);
                 continue;
             }
+            bar.set_message(progress_message(events.load(Ordering::Relaxed)));
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok((pos, result)) => {
                     pending.insert(pos, result);

@@ -161,6 +161,25 @@ impl<'m> World<'m> {
         cfg: RunConfig,
         stop: &std::sync::atomic::AtomicBool,
     ) -> Result<Option<RunReport>, RunError> {
+        Self::run_watched(model, cfg, stop, None)
+    }
+
+    /// [`World::run_stoppable`], adding the simulated nanoseconds covered to `simulated`
+    /// at every guard step (a progress bar's view of a long job; the run's total is
+    /// `cfg.duration + drain_time(model)`, all of it added by the end, also when the run
+    /// diverged early).
+    pub fn run_watched(
+        model: &'m Model,
+        cfg: RunConfig,
+        stop: &std::sync::atomic::AtomicBool,
+        simulated: Option<&std::sync::atomic::AtomicU64>,
+    ) -> Result<Option<RunReport>, RunError> {
+        let covered = |from: SimTime, to: SimTime| {
+            if let Some(s) = simulated {
+                let ns = to.saturating_since(from).as_nanos();
+                s.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
         let mut world = World::new(model, cfg);
         let mut sched = Scheduler::with_capacity(4096);
         world.start(&mut sched);
@@ -194,16 +213,20 @@ impl<'m> World<'m> {
             if next >= until || world.diverged.is_some() {
                 break;
             }
+            covered(at, next);
+            at = next;
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(None);
             }
             let live = world.live(&sched);
             if live > cfg.max_in_flight {
-                world.diverge(DivergenceCause::InFlight(live), next);
+                world.diverge(DivergenceCause::InFlight(live), at);
                 break;
             }
-            at = next;
         }
+        // Steps before `at` were reported; the rest counts as covered too (a diverged
+        // run ends its job).
+        covered(at, until);
         Ok(Some(world.finish(stats)))
     }
 
