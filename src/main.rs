@@ -51,6 +51,17 @@ enum Command {
     ///
     /// Example: cascade run experiments/black_friday.toml --replications 5 --threads 2
     Run(RunArgs),
+    /// Search timeouts, retries, breaker thresholds and pool sizes for the configuration
+    /// that does best on a goal under constraints (the [tune] table of an experiment).
+    ///
+    /// Successive halving (or Hyperband) under common random numbers: many configurations
+    /// on few replications, the best on more. Writes tune.csv, tuned.toml (a ready-to-run
+    /// experiment comparing the recommendation with the model as written), tuned.patch and
+    /// manifest.json into output/<name>/. The same file and seed give the same
+    /// recommendation whatever --threads.
+    ///
+    /// Example: cascade tune experiments/black_friday.tune.toml --budget 30
+    Tune(cli::tune::TuneArgs),
     /// Validate a model or experiment file; print the service graph, capacity estimates,
     /// the resilience lint and (for an experiment) the plan.
     ///
@@ -129,6 +140,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => cli::run::run(args),
+        Command::Tune(args) => cli::tune::tune(args),
         Command::Check { file } => cli::check::check(&file),
         Command::Plot { dir } => cli::run::plot(&dir),
         Command::Merge {

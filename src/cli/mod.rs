@@ -5,6 +5,7 @@
 //! - `table`: the terminal summary of an output directory;
 //! - `check`: check, list, explain;
 //! - `bench`: the benchmarks;
+//! - `tune`: the search for the configuration that does best;
 //! - `system`: what the operating system provides — interrupts and free memory.
 
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod check;
 pub mod run;
 pub mod system;
 pub mod table;
+pub mod tune;
 
 use std::path::PathBuf;
 

@@ -10,4 +10,5 @@ mod mechanisms;
 mod outputs;
 mod resume;
 mod scenarios;
+mod tune;
 mod world;
