@@ -62,6 +62,20 @@ enum Command {
     ///
     /// Example: cascade tune experiments/black_friday.tune.toml --budget 30
     Tune(cli::tune::TuneArgs),
+    /// Print the client stacks of a Resilience4j application.yml, an Istio DestinationRule /
+    /// VirtualService or an Envoy cluster as model TOML; keys with no equivalent are listed.
+    ///
+    /// Example: cascade import istio destination-rule.yaml --caller checkout
+    Import {
+        /// The format of FILE.
+        #[arg(value_enum)]
+        format: ImportFormat,
+        /// The YAML file.
+        file: PathBuf,
+        /// The service that makes the calls (the `[services.<caller>.clients.*]` tables).
+        #[arg(long, default_value = "caller")]
+        caller: String,
+    },
     /// Validate a model or experiment file; print the service graph, capacity estimates,
     /// the resilience lint and (for an experiment) the plan.
     ///
@@ -129,6 +143,14 @@ enum Command {
     },
 }
 
+/// `cascade import` formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    Resilience4j,
+    Istio,
+    Envoy,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -141,6 +163,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cli::run::run(args),
         Command::Tune(args) => cli::tune::tune(args),
+        Command::Import {
+            format,
+            file,
+            caller,
+        } => {
+            use cascade::model::import::Format;
+            let f = match format {
+                ImportFormat::Resilience4j => Format::Resilience4j,
+                ImportFormat::Istio => Format::Istio,
+                ImportFormat::Envoy => Format::Envoy,
+            };
+            cli::import::import(f, &file, &caller)
+        }
         Command::Check { file } => cli::check::check(&file),
         Command::Plot { dir } => cli::run::plot(&dir),
         Command::Merge {

@@ -5,11 +5,13 @@
 //! - `table`: the terminal summary of an output directory;
 //! - `check`: check, list, explain;
 //! - `bench`: the benchmarks;
+//! - `import`: Resilience4j, Istio and Envoy configurations as client stacks;
 //! - `tune`: the search for the configuration that does best;
 //! - `system`: what the operating system provides — interrupts and free memory.
 
 pub mod bench;
 pub mod check;
+pub mod import;
 pub mod run;
 pub mod system;
 pub mod table;

@@ -5,6 +5,7 @@ mod engine;
 mod fleets;
 mod fuzz;
 mod guard;
+mod import;
 mod lifecycle;
 mod mechanisms;
 mod outputs;

@@ -221,15 +221,7 @@ fn round_sig(x: f64, digits: i32) -> f64 {
 
 /// A duration as a user writes it: `"2s"`, `"140ms"`, or the full form otherwise.
 pub fn duration_value(d: SimDuration) -> Value {
-    let ns = d.as_nanos();
-    let text = if ns > 0 && ns.is_multiple_of(1_000_000_000) {
-        format!("{}s", ns / 1_000_000_000)
-    } else if ns > 0 && ns.is_multiple_of(1_000_000) {
-        format!("{}ms", ns / 1_000_000)
-    } else {
-        d.to_string()
-    };
-    Value::String(text)
+    Value::String(d.short())
 }
 
 /// The value as a number for charts: seconds for durations, the number itself for
