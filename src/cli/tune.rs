@@ -37,6 +37,9 @@ pub struct TuneArgs {
     /// Write into --out even if it holds files cascade did not write (they are kept).
     #[arg(long)]
     pub force: bool,
+    /// Do not render charts.
+    #[arg(long)]
+    pub no_charts: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -112,6 +115,9 @@ pub fn tune(a: TuneArgs) -> Result<(), Fail> {
         files::patch(&tuning, outcome.best()).as_bytes(),
     )
     .map_err(other)?;
+    if !a.no_charts {
+        cascade::report::charts::render(&staging.out).map_err(other)?;
+    }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut manifest = Manifest::new(&exp, &command, None, 0);
     manifest.name = tuning.spec.name.clone();

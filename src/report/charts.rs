@@ -14,6 +14,9 @@
 //! | `sweep_outage_s`, `sweep_lost`      | metric vs swept value, a line and CI band per variant |
 //! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers        |
 //!
+//! A `cascade tune` directory (a `tune.csv`, no `runs.csv`) gets the charts of [`tune`]
+//! instead.
+//!
 //! With several swept paths the sweep charts are `sweep_<metric>_<path>`. Names derived
 //! from variants and points are reduced to safe ASCII (`timeout=500ms` → `timeout_500ms`).
 //!
@@ -34,6 +37,7 @@ mod data;
 mod fixture;
 mod sweep;
 mod timeseries;
+pub mod tune;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -88,6 +92,9 @@ pub enum ChartError {
 /// and returns the written paths (PNG then SVG per chart, in the order of the table in
 /// the module docs). `timeseries.csv` is optional; the other three inputs are required.
 pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
+    if dir.join("tune.csv").exists() && !dir.join("runs.csv").exists() {
+        return tune::render(dir);
+    }
     let inputs = Inputs::read(dir)?;
     canvas::ensure_font()?;
     let out = dir.join("charts");
