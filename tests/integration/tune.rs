@@ -83,7 +83,7 @@ fn the_same_file_and_seed_give_the_same_search_whatever_the_threads() {
         b.to_str().unwrap(),
         "--quiet",
     ]);
-    for name in ["tune.csv", "tuned.toml", "tuned.patch"] {
+    for name in ["tune.csv", "tuned.toml", "tuned.patch", "charts/tune_params.svg", "charts/tune_pareto.svg"] {
         assert_eq!(read(&a.join(name)), read(&b.join(name)), "{name} differs");
     }
     assert!(table.starts_with("rank"), "{table}");
