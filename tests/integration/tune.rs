@@ -83,7 +83,13 @@ fn the_same_file_and_seed_give_the_same_search_whatever_the_threads() {
         b.to_str().unwrap(),
         "--quiet",
     ]);
-    for name in ["tune.csv", "tuned.toml", "tuned.patch", "charts/tune_params.svg", "charts/tune_pareto.svg"] {
+    for name in [
+        "tune.csv",
+        "tuned.toml",
+        "tuned.patch",
+        "charts/tune_params.svg",
+        "charts/tune_pareto.svg",
+    ] {
         assert_eq!(read(&a.join(name)), read(&b.join(name)), "{name} differs");
     }
     assert!(table.starts_with("rank"), "{table}");
@@ -286,5 +292,38 @@ fn black_friday_recommendation_is_at_least_as_good_as_protected_on_fresh_replica
     assert!(
         tuned <= protected * 1.05 + 10.0,
         "tuned loses {tuned} vs protected {protected}"
+    );
+}
+
+#[test]
+fn hyperband_shares_the_budget_between_brackets_that_start_at_different_depths() {
+    let dir = temp_dir("tune-hyperband");
+    let file = small_tuning(
+        &dir,
+        &format!("minimize = \"lost\"\nbudget = 30\nmethod = \"hyperband\"\n{SPACE}"),
+    );
+    let out = dir.join("o");
+    ok(&[
+        "tune",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--no-charts",
+    ]);
+    let (h, rows) = csv_rows(&out.join("tune.csv"));
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    // Bracket 0: 9 on 1 replication, 3 on 3 (15 runs); bracket 1: 5 straight on 3 (15).
+    let in_bracket = |b: &str| rows.iter().filter(|r| r[col("bracket")] == b).count();
+    assert_eq!((in_bracket("0"), in_bracket("1")), (9, 5));
+    let reps: u32 = rows
+        .iter()
+        .map(|r| r[col("replications")].parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(reps, 30, "the budget spent exactly");
+    assert!(
+        rows.iter()
+            .filter(|r| r[col("bracket")] == "1")
+            .all(|r| r[col("replications")] == "3")
     );
 }
