@@ -327,3 +327,50 @@ fn hyperband_shares_the_budget_between_brackets_that_start_at_different_depths()
             .all(|r| r[col("replications")] == "3")
     );
 }
+
+#[test]
+fn from_check_seeds_the_search_with_the_little_law_starting_points() {
+    let dir = temp_dir("tune-from-check");
+    let file = small_tuning(
+        &dir,
+        "minimize = \"lost\"\nbudget = 4\nmax_replications = 1\nfrom_check = true\n[tune.space]\n\"services.payment.clients.processor.timeout\" = { duration = [\"10ms\", \"3s\"] }\n",
+    );
+    let out = dir.join("o");
+    let o = cascade(&[
+        "tune",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--no-charts",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let note = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        note.contains("configuration 1 is the start with cascade check's starting points"),
+        "{note}"
+    );
+    let check =
+        String::from_utf8(cascade(&["check", dir.join("model.toml").to_str().unwrap()]).stdout)
+            .unwrap();
+    let line = check
+        .lines()
+        .find(|l| l.contains("payment→processor") && l.contains("timeout"))
+        .expect(&check);
+    let suggested = line
+        .split("timeout ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let (h, rows) = csv_rows(&out.join("tune.csv"));
+    let (c, t) = (
+        h.iter().position(|x| x == "config").unwrap(),
+        h.iter()
+            .position(|x| x == "services.payment.clients.processor.timeout")
+            .unwrap(),
+    );
+    let seeded = rows.iter().find(|r| r[c] == "1").unwrap();
+    assert_eq!(seeded[t], suggested, "{line}");
+}

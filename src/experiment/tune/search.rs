@@ -33,6 +33,7 @@ use crate::experiment::overrides;
 use crate::experiment::results::{Acc, RUN_METRICS, Series};
 use crate::experiment::runner::{self, JobResult, JobStore, RunOptions, RunnerError};
 use crate::experiment::spec::{Experiment, ExperimentSpec, Job, Overrides, VariantSpec};
+use crate::experiment::tune::space::{Kind, duration_value};
 use crate::experiment::tune::spec::{Method, Tune, text};
 use crate::model::load::{LoadError, from_table, read_table};
 
@@ -329,6 +330,37 @@ impl Tuning {
             .collect()
     }
 
+    /// The start with `cascade check`'s starting points on the searched client timeouts
+    /// and bulkhead sizes (clamped into their ranges), when it differs from the start.
+    pub fn check_values(&self) -> Option<Vec<Value>> {
+        let start = self.start_values()?;
+        let mut t = self.base.clone();
+        for p in &self.start.unset {
+            overrides::remove(&mut t, p).ok()?;
+        }
+        for (p, v) in &self.start.set {
+            overrides::apply(&mut t, p, v.clone()).ok()?;
+        }
+        let (_, model) = crate::model::load::model_from_table(&self.model_file, t).ok()?;
+        let hints = crate::model::describe::suggestions(&model);
+        let mut values = start.clone();
+        for (param, value) in self.tune.space.iter().zip(values.iter_mut()) {
+            for h in &hints {
+                if param.path == format!("{}.timeout", h.path)
+                    && let Kind::Duration(lo, hi) = param.kind
+                {
+                    *value = duration_value(h.timeout.clamp(lo, hi));
+                }
+                if param.path == format!("{}.bulkhead.max_concurrent", h.path)
+                    && let Kind::Int(lo, hi, _) = param.kind
+                {
+                    *value = Value::Integer((h.concurrency as i64).clamp(lo, hi));
+                }
+            }
+        }
+        (values != start).then_some(values)
+    }
+
     /// Runs the search.
     pub fn search(&self, opts: &RunOptions) -> Result<Outcome, TuneError> {
         let tune = &self.tune;
@@ -364,6 +396,18 @@ impl Tuning {
                 seen.insert(key(v));
                 configs.push((v.clone(), b, first, true));
                 alive.push(configs.len() - 1);
+            }
+            if b == 0
+                && tune.from_check
+                && let Some(v) = self.check_values()
+                && seen.insert(key(&v))
+            {
+                configs.push((v, b, first, false));
+                alive.push(configs.len() - 1);
+                notes.push(format!(
+                    "configuration {} is the start with cascade check's starting points (Little's law)",
+                    configs.len() - 1
+                ));
             }
             let mut tries = 0;
             while alive.len() < n && tries < 100 * n + 100 {

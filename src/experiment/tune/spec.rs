@@ -13,6 +13,7 @@
 //! max_replications = 3                    # replications of the survivors at the last rung
 //! method = "successive_halving"           # or "hyperband": brackets from wide-and-shallow to narrow-and-deep
 //! cost = "p99_ok_ms"                      # the Pareto frontier's other axis; ties on the goal go to the lower cost
+//! from_check = true                       # also try cascade check's Little's-law timeouts and bulkheads
 //! [tune.space]
 //! "services.payment.clients.processor.timeout" = { duration = ["100ms", "2s"] }
 //! ```
@@ -62,6 +63,11 @@ pub struct TuneSpec {
     /// `p99_ok_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<String>,
+    /// Also try, second, the start with `cascade check`'s Little's-law starting points on
+    /// the searched client timeouts (2 × callee p99) and bulkhead sizes (peak calls/s ×
+    /// callee p99), clamped into their ranges (default false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_check: bool,
 }
 
 fn three() -> u32 {
@@ -145,6 +151,8 @@ pub struct Tune {
     pub method: Method,
     /// Index of the cost metric in [`RUN_METRICS`].
     pub cost: usize,
+    /// Seed the search with `cascade check`'s starting points.
+    pub from_check: bool,
 }
 
 /// The index of a run metric, or an error naming the key.
@@ -263,6 +271,7 @@ impl TuneSpec {
             rungs,
             method: self.method,
             cost,
+            from_check: self.from_check,
         })
     }
 }
