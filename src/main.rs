@@ -51,6 +51,31 @@ enum Command {
     ///
     /// Example: cascade run experiments/black_friday.toml --replications 5 --threads 2
     Run(RunArgs),
+    /// Search timeouts, retries, breaker thresholds and pool sizes for the configuration
+    /// that does best on a goal under constraints (the [tune] table of an experiment).
+    ///
+    /// Successive halving (or Hyperband) under common random numbers: many configurations
+    /// on few replications, the best on more. Writes tune.csv, tuned.toml (a ready-to-run
+    /// experiment comparing the recommendation with the model as written), tuned.patch and
+    /// manifest.json into output/<name>/. The same file and seed give the same
+    /// recommendation whatever --threads.
+    ///
+    /// Example: cascade tune experiments/black_friday.tune.toml --budget 30
+    Tune(cli::tune::TuneArgs),
+    /// Print the client stacks of a Resilience4j application.yml, an Istio DestinationRule /
+    /// VirtualService or an Envoy cluster as model TOML; keys with no equivalent are listed.
+    ///
+    /// Example: cascade import istio destination-rule.yaml --caller checkout
+    Import {
+        /// The format of FILE.
+        #[arg(value_enum)]
+        format: ImportFormat,
+        /// The YAML file.
+        file: PathBuf,
+        /// The service that makes the calls (the `[services.<caller>.clients.*]` tables).
+        #[arg(long, default_value = "caller")]
+        caller: String,
+    },
     /// Validate a model or experiment file; print the service graph, capacity estimates,
     /// the resilience lint and (for an experiment) the plan.
     ///
@@ -144,6 +169,14 @@ enum Command {
     },
 }
 
+/// `cascade import` formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    Resilience4j,
+    Istio,
+    Envoy,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -155,6 +188,20 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => cli::run::run(args),
+        Command::Tune(args) => cli::tune::tune(args),
+        Command::Import {
+            format,
+            file,
+            caller,
+        } => {
+            use cascade::model::import::Format;
+            let f = match format {
+                ImportFormat::Resilience4j => Format::Resilience4j,
+                ImportFormat::Istio => Format::Istio,
+                ImportFormat::Envoy => Format::Envoy,
+            };
+            cli::import::import(f, &file, &caller)
+        }
         Command::Check { file } => cli::check::check(&file),
         Command::Plot { dir } => cli::run::plot(&dir),
         Command::Merge {

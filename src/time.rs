@@ -140,6 +140,19 @@ impl SimDuration {
     pub const fn is_zero(self) -> bool {
         self.0 == 0
     }
+    /// The span as people write it in a file: whole seconds or milliseconds below a minute
+    /// (`"2s"`, `"1500ms"`), the full form otherwise (`"1m30s"`, `"1ms500us"`).
+    pub fn short(self) -> String {
+        if self.0 >= NS_PER_MIN {
+            self.to_string()
+        } else if self.0 > 0 && self.0.is_multiple_of(NS_PER_S) {
+            format!("{}s", self.0 / NS_PER_S)
+        } else if self.0 > 0 && self.0.is_multiple_of(NS_PER_MS) {
+            format!("{}ms", self.0 / NS_PER_MS)
+        } else {
+            self.to_string()
+        }
+    }
 }
 
 impl Add<SimDuration> for SimTime {

@@ -6,14 +6,18 @@
 //! - `check`: check, list, explain;
 //! - `bench`: the benchmarks;
 //! - `backoff`: the backoff pictures;
+//! - `import`: Resilience4j, Istio and Envoy configurations as client stacks;
+//! - `tune`: the search for the configuration that does best;
 //! - `system`: what the operating system provides — interrupts and free memory.
 
 pub mod backoff;
 pub mod bench;
 pub mod check;
+pub mod import;
 pub mod run;
 pub mod system;
 pub mod table;
+pub mod tune;
 
 use std::path::PathBuf;
 

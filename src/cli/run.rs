@@ -66,6 +66,12 @@ pub fn run(a: RunArgs) -> Result<(), Fail> {
     for n in &exp.notes {
         note(n);
     }
+    if exp.spec.tune.is_some() {
+        note(&format!(
+            "{} has a [tune] table: this run compares its variants; `cascade tune {0}` searches tune.space",
+            a.file.display()
+        ));
+    }
     let out = a
         .out
         .unwrap_or_else(|| Path::new("output").join(&exp.spec.name));

@@ -22,5 +22,6 @@ pub mod plan;
 pub mod results;
 pub mod runner;
 pub mod spec;
+pub mod tune;
 
 pub use spec::{Experiment, Overrides};

@@ -71,6 +71,20 @@ pub fn remove(table: &mut Table, path: &str) -> Result<(), String> {
         .ok_or_else(|| missing(path, path))
 }
 
+/// The value at `path`, if every segment exists (the same addressing as [`apply`]).
+pub fn get<'a>(table: &'a Table, path: &str) -> Option<&'a Value> {
+    let mut segments = path.split('.');
+    let mut current = table.get(segments.next()?)?;
+    for seg in segments {
+        current = match current {
+            Value::Table(t) => t.get(seg)?,
+            Value::Array(items) => items.get(index_of(items, seg)?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
 fn missing(prefix: &str, path: &str) -> String {
     if prefix == path {
         format!("{path} does not exist in the model")
@@ -140,6 +154,22 @@ slo = "1s"
         );
         assert_eq!(t["faults"][0]["at"].as_str(), Some("2s"));
         assert_eq!(t["workloads"][0]["slo"].as_str(), Some("3s"));
+    }
+
+    #[test]
+    fn gets_what_apply_sets() {
+        let mut t = model();
+        assert_eq!(
+            get(&t, "services.order.clients.payment.timeout").and_then(Value::as_str),
+            Some("1s")
+        );
+        assert_eq!(
+            get(&t, "workloads.shoppers.slo").and_then(Value::as_str),
+            Some("1s")
+        );
+        assert!(get(&t, "services.order.clients.payment.retry").is_none());
+        apply(&mut t, "faults.0.at", Value::String("2s".into())).unwrap();
+        assert_eq!(get(&t, "faults.0.at").and_then(Value::as_str), Some("2s"));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::experiment::limits::{self, Limits, LimitsSpec};
 use crate::experiment::overrides;
 use crate::experiment::plan;
 pub use crate::experiment::plan::{Job, Point};
+use crate::experiment::tune::TuneSpec;
 use crate::model::Model;
 use crate::model::load::{LoadError, from_table, model_from_table, read_table};
 use crate::time::{SimDuration, SimTime};
@@ -108,6 +109,10 @@ pub struct ExperimentSpec {
     /// Guards of every run: `limits = { max_in_flight = 2000000, max_events = 2000000000 }`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub limits: LimitsSpec,
+    /// What `cascade tune` searches ([`crate::experiment::tune`]); `cascade run` runs the
+    /// variants and leaves it to `tune`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
 }
 
 fn is_default(l: &LimitsSpec) -> bool {
@@ -231,6 +236,7 @@ pub fn model_defaults(file: &Path, model: &Model) -> ExperimentSpec {
         variants: Vec::new(),
         sweep: Table::new(),
         limits: LimitsSpec::default(),
+        tune: None,
     }
 }
 
@@ -255,7 +261,9 @@ impl Experiment {
         Self::build(file, spec, cli, Some(table), vec![note])
     }
 
-    fn build(
+    /// Validates `spec` of `file` against the model table `model_table` (read from the
+    /// spec's model file when `None`). `cascade tune` builds its rungs this way.
+    pub(crate) fn build(
         file: &Path,
         mut spec: ExperimentSpec,
         cli: &Overrides,

@@ -15,8 +15,10 @@ use crate::model::graph::{Arrivals, Model, Step};
 mod fleet_lint;
 mod lint;
 mod occ_lint;
+mod suggest;
 
 pub use lint::lint;
+pub use suggest::{Suggestion, suggestions};
 
 /// Mean time a request of endpoint `e` holds a worker, in seconds (no queueing).
 fn hold_secs(model: &Model, e: usize) -> f64 {
@@ -379,6 +381,30 @@ pub fn describe(file: &Path, model: &Model) -> String {
         let _ = writeln!(s, "balancers (one per client edge):");
         for line in fleet_edges {
             let _ = writeln!(s, "{line}");
+        }
+    }
+    let suggested = suggestions(model);
+    if !suggested.is_empty() {
+        let _ = writeln!(
+            s,
+            "starting points (Little's law: calls in flight = peak calls/s × callee p99, no queueing; timeout = 2 × callee p99):"
+        );
+        for g in &suggested {
+            let now = model
+                .clients
+                .iter()
+                .find(|c| c.name == g.edge)
+                .and_then(|c| c.timeout)
+                .map_or("none".to_string(), |t| t.to_string());
+            let _ = writeln!(
+                s,
+                "  {:<24} {:>8.1} calls/s × p99 {:>8}: bulkhead ≥ {} calls, timeout {} (now {now})",
+                g.edge,
+                g.rate,
+                g.p99.short(),
+                g.concurrency,
+                g.timeout.short()
+            );
         }
     }
     let warnings = lint(model);

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod describe;
 pub mod graph;
+pub mod import;
 pub mod load;
 pub mod spec;
 

@@ -16,6 +16,9 @@
 //! | `compare[_<point>]`                 | key metrics over time, every variant overlaid         |
 //! | `timeseries_<variant>[_<point>]`    | load, p99, busy workers, queues, open breakers, occ writes |
 //!
+//! A `cascade tune` directory (a `tune.csv`, no `runs.csv`) gets the charts of [`tune`]
+//! instead.
+//!
 //! With several swept paths the sweep charts are `sweep_<metric>_<path>`. Names derived
 //! from variants and points are reduced to safe ASCII (`timeout=500ms` → `timeout_500ms`).
 //!
@@ -39,6 +42,7 @@ pub(crate) mod data;
 mod fixture;
 mod sweep;
 mod timeseries;
+pub mod tune;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -93,6 +97,9 @@ pub enum ChartError {
 /// and returns the written paths (PNG then SVG per chart, in the order of the table in
 /// the module docs). `timeseries.csv` is optional; the other three inputs are required.
 pub fn render(dir: &Path) -> Result<Vec<PathBuf>, ChartError> {
+    if dir.join("tune.csv").exists() && !dir.join("runs.csv").exists() {
+        return tune::render(dir);
+    }
     Ok(render_all(dir)?.paths)
 }
 
