@@ -97,7 +97,15 @@ pub fn of_models(models: &[(String, &Model)], retries: Option<u32>) -> Vec<Strat
             } else {
                 String::new()
             };
-            let label = format!("{who}{place}{also}: {}{every}", kind(&config));
+            let first = if retries > figures::MAX_DRAWN_RETRIES {
+                format!(
+                    ", the first {} of {retries} retries",
+                    figures::MAX_DRAWN_RETRIES
+                )
+            } else {
+                String::new()
+            };
+            let label = format!("{who}{place}{also}: {}{every}{first}", kind(&config));
             Some(Strategy {
                 label,
                 backoff: Backoff::new(config).ok()?,

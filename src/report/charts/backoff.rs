@@ -68,10 +68,15 @@ pub struct Strategy {
     pub retries: u32,
 }
 
-/// Delays in seconds, `[retry][draw]`, through the policy's own code.
+/// The most retries per call drawn: a policy that retries "forever" (`max_attempts =
+/// 1000000`) is pictured by its first ones, in bounded memory.
+pub const MAX_DRAWN_RETRIES: u32 = 16;
+
+/// Delays in seconds, `[retry][draw]`, through the policy's own code: the first
+/// [`MAX_DRAWN_RETRIES`] retries at most.
 pub fn sample(s: &Strategy, calls: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let r = s.retries.max(1) as usize;
+    let r = s.retries.clamp(1, MAX_DRAWN_RETRIES) as usize;
     let mut out = vec![Vec::with_capacity(calls); r];
     for _ in 0..calls {
         let mut state = BackoffState::default();
@@ -381,6 +386,16 @@ mod tests {
             backoff: Backoff::new(config).unwrap(),
             retries,
         }
+    }
+
+    #[test]
+    fn a_policy_that_retries_forever_is_drawn_by_its_first_retries() {
+        // occ_backoff's users retry up to 999,999 times: drawing them all for 10,000
+        // calls took every byte of memory.
+        let s = strategy("{ full_jitter = {} }", 999_999);
+        let draws = sample(&s, 10_000, 1);
+        assert_eq!(draws.len(), MAX_DRAWN_RETRIES as usize);
+        assert!(arrivals("x", &[s], 10_000).is_some());
     }
 
     #[test]
