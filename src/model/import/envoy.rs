@@ -27,7 +27,7 @@ use toml::{Table, Value};
 use yaml_rust2::Yaml;
 
 use crate::model::import::yaml::{Bad, Node, Tracker};
-use crate::model::import::{Import, Unmapped, duration_value};
+use crate::model::import::{Import, Unmapped, duration_value, retry_on_classes};
 use crate::time::SimDuration;
 
 const S: SimDuration = SimDuration::from_secs(1);
@@ -263,31 +263,8 @@ fn route(action: &Node, shared: Option<&Node>, out: &mut Import) -> Result<(), B
         b.insert("full_jitter".into(), Value::Table(fj));
         retry.insert("backoff".into(), Value::Table(b));
         if let Some(on) = p.str("retry_on")? {
-            let mut kinds: Vec<&str> = Vec::new();
-            for cond in on.split(',').map(str::trim) {
-                let add: &[&str] = match cond {
-                    "5xx" | "gateway-error" | "connect-failure" | "reset" | "refused-stream"
-                    | "unavailable" | "cancelled" => &["server_error", "timeout"],
-                    "retriable-4xx" => &["client_error"],
-                    "resource-exhausted" => &["throttled"],
-                    _ => {
-                        out.unmapped.push(Unmapped {
-                            path: p.at("retry_on"),
-                            why: format!("{cond:?}: no equivalent outcome class"),
-                        });
-                        &[]
-                    }
-                };
-                for k in add {
-                    if !kinds.contains(k) {
-                        kinds.push(k);
-                    }
-                }
-            }
-            retry.insert(
-                "retry_on".into(),
-                Value::Array(kinds.iter().map(|k| Value::String(k.to_string())).collect()),
-            );
+            let classes = retry_on_classes(&on, &p.at("retry_on"), &mut out.unmapped);
+            retry.insert("retry_on".into(), classes);
         }
         if let Some(t) = p.duration("per_try_timeout", S)? {
             client.insert("timeout".into(), duration_value(t));

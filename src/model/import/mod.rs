@@ -264,3 +264,35 @@ pub fn describe(y: &Yaml) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Envoy's `retry_on` conditions (Istio's `retryOn` uses the same names) as the outcome
+/// classes a cascade retry retries on; a condition with no class is reported at `path`.
+pub(crate) fn retry_on_classes(on: &str, path: &str, unmapped: &mut Vec<Unmapped>) -> toml::Value {
+    let mut kinds: Vec<&str> = Vec::new();
+    for cond in on.split(',').map(str::trim) {
+        let add: &[&str] = match cond {
+            "5xx" | "gateway-error" | "connect-failure" | "reset" | "refused-stream"
+            | "unavailable" | "cancelled" => &["server_error", "timeout"],
+            "retriable-4xx" => &["client_error"],
+            "resource-exhausted" => &["throttled"],
+            _ => {
+                unmapped.push(Unmapped {
+                    path: path.to_string(),
+                    why: format!("{cond:?}: no equivalent outcome class"),
+                });
+                &[]
+            }
+        };
+        for k in add {
+            if !kinds.contains(k) {
+                kinds.push(k);
+            }
+        }
+    }
+    toml::Value::Array(
+        kinds
+            .iter()
+            .map(|k| toml::Value::String(k.to_string()))
+            .collect(),
+    )
+}
