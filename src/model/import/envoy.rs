@@ -27,7 +27,7 @@ use toml::{Table, Value};
 use yaml_rust2::Yaml;
 
 use crate::model::import::yaml::{Bad, Node, Tracker};
-use crate::model::import::{Import, Unmapped, duration_value, retry_on_classes};
+use crate::model::import::{Import, Unmapped, duration_value, least_request, retry_on_classes};
 use crate::time::SimDuration;
 
 const S: SimDuration = SimDuration::from_secs(1);
@@ -206,11 +206,7 @@ fn cluster(c: &Node, out: &mut Import) -> Result<(), Bad> {
                     Some(l) => l.uint("choice_count")?.unwrap_or(2),
                     None => 2,
                 };
-                let mut t = Table::new();
-                t.insert("choice_count".into(), Value::Integer(k as i64));
-                let mut lr = Table::new();
-                lr.insert("least_request".into(), Value::Table(t));
-                Some(Value::Table(lr))
+                Some(least_request(k))
             }
             _ => None,
         };

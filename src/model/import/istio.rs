@@ -27,7 +27,7 @@ use toml::{Table, Value};
 use yaml_rust2::Yaml;
 
 use crate::model::import::yaml::{Bad, Node, Tracker};
-use crate::model::import::{Import, Unmapped, duration_value, retry_on_classes};
+use crate::model::import::{Import, Unmapped, duration_value, least_request, retry_on_classes};
 use crate::time::SimDuration;
 
 const S: SimDuration = SimDuration::from_secs(1);
@@ -152,13 +152,7 @@ fn destination_rule(root: &Node, out: &mut Import) -> Result<(), Bad> {
         let v = match simple.as_str() {
             "ROUND_ROBIN" => Some(Value::String("round_robin".into())),
             "RANDOM" => Some(Value::String("random".into())),
-            "LEAST_REQUEST" | "LEAST_CONN" => {
-                let mut t = Table::new();
-                t.insert("choice_count".into(), Value::Integer(2));
-                let mut lr = Table::new();
-                lr.insert("least_request".into(), Value::Table(t));
-                Some(Value::Table(lr))
-            }
+            "LEAST_REQUEST" | "LEAST_CONN" => Some(least_request(2)),
             _ => None,
         };
         match v {

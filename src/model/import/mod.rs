@@ -296,3 +296,13 @@ pub(crate) fn retry_on_classes(on: &str, path: &str, unmapped: &mut Vec<Unmapped
             .collect(),
     )
 }
+
+/// `{ least_request = { choice_count = k } }`: Envoy's power-of-k balancer (Istio's
+/// LEAST_REQUEST is Envoy's with k = 2).
+pub(crate) fn least_request(k: u64) -> toml::Value {
+    let mut t = toml::Table::new();
+    t.insert("choice_count".into(), toml::Value::Integer(k as i64));
+    let mut lr = toml::Table::new();
+    lr.insert("least_request".into(), toml::Value::Table(t));
+    toml::Value::Table(lr)
+}

@@ -19,7 +19,8 @@ use super::Inputs;
 use super::axes::{self, TimeUnit, fmt_num};
 use super::canvas::{PALETTE, colour};
 use super::timeseries::{
-    Line, Panel, Scale, TimeSeriesFigure, dash_coincident, infer_bucket, linear_panel,
+    Line, Panel, Scale, TimeSeriesFigure, dash_coincident, infer_bucket, latency_panel,
+    linear_panel,
 };
 
 /// Comparison figures with their file stems: `compare`, or `compare_<point>` per point.
@@ -147,27 +148,8 @@ fn figure(
     let (lat_unit, lat_k) = axes::latency_unit(max_ms);
     let p99 = series("p99_ms", lat_k);
     if !p99.is_empty() {
-        let values = || p99.iter().flat_map(|l| l.points.iter().map(|p| p.1));
         let caption = "p99 latency of all user requests (failed, abandoned included)".into();
-        panels.push(match axes::log_range(values(), 30.0) {
-            Some((lo, hi)) => Panel {
-                caption,
-                y_desc: format!("p99 ({lat_unit}, log scale)"),
-                scale: Scale::Log(lo, hi),
-                lines: p99,
-                marks: Vec::new(),
-            },
-            None => {
-                let (lo, hi) = axes::y_range(values(), true, 0.08);
-                Panel {
-                    caption,
-                    y_desc: format!("p99 ({lat_unit})"),
-                    scale: Scale::Linear(lo, hi),
-                    lines: p99,
-                    marks: Vec::new(),
-                }
-            }
-        });
+        panels.push(latency_panel(caption, "p99", lat_unit, p99, false));
     }
     // Queues of every service, and attempts on every client edge, summed per bucket
     // (means add; bands do not).

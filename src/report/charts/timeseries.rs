@@ -174,31 +174,13 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
     .flatten()
     .collect();
     if !latency.is_empty() {
-        let values = || {
-            latency
-                .iter()
-                .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.2, p.3]))
-        };
-        let caption = "(b) p99 latency".to_string();
-        let panel = match axes::log_range(values(), 30.0) {
-            Some((lo, hi)) => Panel {
-                caption,
-                y_desc: format!("p99 latency ({lat_unit}, log scale)"),
-                scale: Scale::Log(lo, hi),
-                lines: latency,
-                marks: Vec::new(),
-            },
-            None => {
-                let (lo, hi) = axes::y_range(values(), true, 0.08);
-                Panel {
-                    caption,
-                    y_desc: format!("p99 latency ({lat_unit})"),
-                    scale: Scale::Linear(lo, hi),
-                    lines: latency,
-                    marks: Vec::new(),
-                }
-            }
-        };
+        let panel = latency_panel(
+            "(b) p99 latency".into(),
+            "p99 latency",
+            lat_unit,
+            latency,
+            true,
+        );
         panels.push(panel);
     }
 
@@ -538,6 +520,40 @@ fn all_zero(lines: &[Line]) -> bool {
         .iter()
         .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.3]))
         .all(|v| !v.is_finite() || v <= 0.0)
+}
+
+/// A latency panel: log scale when the values span a factor of 30 or more, else linear
+/// from zero; `y_desc` reads "`what` (`unit`[, log scale])". The range covers the means,
+/// and the confidence bands too when `bands`.
+pub(super) fn latency_panel(
+    caption: String,
+    what: &str,
+    unit: &str,
+    lines: Vec<Line>,
+    bands: bool,
+) -> Panel {
+    let values = || {
+        lines.iter().flat_map(move |l| {
+            l.points.iter().flat_map(move |p| {
+                let band = if bands { [p.2, p.3] } else { [p.1, p.1] };
+                [p.1, band[0], band[1]]
+            })
+        })
+    };
+    let (y_desc, scale) = match axes::log_range(values(), 30.0) {
+        Some((lo, hi)) => (format!("{what} ({unit}, log scale)"), Scale::Log(lo, hi)),
+        None => {
+            let (lo, hi) = axes::y_range(values(), true, 0.08);
+            (format!("{what} ({unit})"), Scale::Linear(lo, hi))
+        }
+    };
+    Panel {
+        caption,
+        y_desc,
+        scale,
+        lines,
+        marks: Vec::new(),
+    }
 }
 
 /// A zero-based linear panel, or `None` without lines or with nothing but zeros (a
