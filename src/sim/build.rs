@@ -26,6 +26,7 @@ use crate::policy::probe::{ProbeKind, ProbeState, ProbeTicker};
 use crate::policy::rate_limit::RateLimiter;
 use crate::policy::shedding::PriorityShedder;
 use crate::policy::timeout::AdaptiveTimeout;
+use crate::sim::metrics::StepArea;
 use crate::sim::state::{
     BreakerRt, ClientRt, EdgeRt, InstanceRt, Life, NONE, ProbeSlot, ProberKind, ProberRt,
     ServiceRt, WorkloadRt,
@@ -134,7 +135,7 @@ impl<'m> World<'m> {
                 .concurrency_limit
                 .map(|c| SimpleLimiter::new(c, &mut init).expect("validated")),
             limiter_rng: run,
-            last_change: now,
+            area: StepArea::new(now, self.metrics.bucket, self.metrics.n_buckets),
             ready: running,
             ready_since: now,
             started_at: now,

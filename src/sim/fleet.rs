@@ -350,7 +350,6 @@ impl World<'_> {
         inst.life = Life::Running;
         inst.pending = false;
         inst.started_at = now;
-        inst.last_change = now;
         inst.warm_until = model.warmup.map_or(SimTime::ZERO, |w| now + w.duration);
         for p in self.services[svc as usize].probers.clone() {
             if let Some(s) = self.probers[p as usize].slots.get_mut(slot as usize) {
@@ -387,10 +386,11 @@ impl World<'_> {
                 slot
             }
         };
+        // Its time as a gone slot counts as nothing.
+        self.integrate_instance(svc, slot, now, [0, 0]);
         let inst = &mut self.services[svc as usize].instances[slot as usize];
         inst.life = Life::Starting;
         inst.incarnation += 1;
-        inst.last_change = now;
         inst.busy_mark = inst.busy_ns;
         inst.created_at = Some(now);
         inst.pending = true;

@@ -374,20 +374,20 @@ pub struct PoolMetrics {
     pub in_use_area: Vec<f64>,
     /// Waiter-seconds queued per bucket.
     pub waiting_area: Vec<f64>,
-    /// When the areas were last brought up to date, and the counts since.
-    pub(crate) last: SimTime,
-    pub(crate) in_use: u32,
-    pub(crate) waiting: u32,
+    /// The counts since the last change, integrated per bucket.
+    area: StepArea<2>,
+    in_use: u32,
+    waiting: u32,
 }
 
 impl PoolMetrics {
     /// Empty metrics of pool `name`.
-    pub fn new(name: String, n_buckets: usize) -> Self {
+    pub fn new(name: String, bucket: SimDuration, n_buckets: usize) -> Self {
         PoolMetrics {
             name,
             in_use_area: vec![0.0; n_buckets],
             waiting_area: vec![0.0; n_buckets],
-            last: SimTime::ZERO,
+            area: StepArea::new(SimTime::ZERO, bucket, n_buckets),
             in_use: 0,
             waiting: 0,
         }
@@ -395,18 +395,25 @@ impl PoolMetrics {
 
     /// Brings the areas up to `now`, then records the counts from now on.
     pub fn touch(&mut self, bucket: SimDuration, now: SimTime, in_use: u32, waiting: u32) {
-        if now > self.last {
-            let (u, w) = (self.in_use as f64, self.waiting as f64);
-            let n = self.in_use_area.len();
-            let (a, b) = (&mut self.in_use_area, &mut self.waiting_area);
-            for_each_span(bucket, n, self.last, now, |i, secs| {
-                a[i] += u * secs;
-                b[i] += w * secs;
-            });
-            self.last = now;
-        }
+        let values = [self.in_use as u64, self.waiting as u64];
+        let n = self.in_use_area.len();
+        let (a, b) = (&mut self.in_use_area, &mut self.waiting_area);
+        self.area.advance(now, values, bucket, n, |i, [u, w]| {
+            a[i] += u;
+            b[i] += w;
+        });
         self.in_use = in_use;
         self.waiting = waiting;
+    }
+
+    /// Brings the areas up to the end of the run, `end`, and closes them.
+    pub fn finish(&mut self, bucket: SimDuration, end: SimTime) {
+        self.touch(bucket, end, self.in_use, self.waiting);
+        let (a, b) = (&mut self.in_use_area, &mut self.waiting_area);
+        self.area.close(|i, [u, w]| {
+            a[i] += u;
+            b[i] += w;
+        });
     }
 }
 
@@ -646,6 +653,109 @@ pub fn for_each_span(
     }
 }
 
+/// A step function's integral per bucket, kept exactly: within the open bucket,
+/// value × nanoseconds adds up in integers, and the bucket's area (value-seconds) goes out
+/// once, when the bucket closes. A change costs a multiply-add in the caller's own state
+/// instead of a float division and writes to the metrics' bucket arrays; time past the
+/// last of the run's buckets goes to the last one, as with [`for_each_span`].
+#[derive(Clone, Copy, Debug)]
+pub struct StepArea<const K: usize> {
+    /// When the values were last brought up to date (ns).
+    last: u64,
+    /// End of the open bucket (ns; `u64::MAX` for the last bucket).
+    end: u64,
+    /// The open bucket.
+    bucket: u32,
+    /// value × ns within the open bucket, per value.
+    acc: [u128; K],
+}
+
+impl<const K: usize> StepArea<K> {
+    /// Starts integrating at `at`, with buckets of `width` and `n` of them.
+    pub fn new(at: SimTime, width: SimDuration, n: usize) -> Self {
+        let mut a = StepArea {
+            last: at.as_nanos(),
+            end: 0,
+            bucket: 0,
+            acc: [0; K],
+        };
+        a.locate(width.as_nanos(), n);
+        a
+    }
+
+    /// When the values were last brought up to date.
+    pub fn last(&self) -> SimTime {
+        SimTime::from_nanos(self.last)
+    }
+
+    fn locate(&mut self, width: u64, n: usize) {
+        let last = n.saturating_sub(1) as u64;
+        let i = (self.last / width).min(last);
+        self.bucket = i as u32;
+        self.end = if i == last { u64::MAX } else { (i + 1) * width };
+    }
+
+    /// Adds `values`, held since the last call, up to `now`; every bucket closed on the
+    /// way goes to `flush(bucket, areas in value-seconds)`.
+    #[inline]
+    pub fn advance(
+        &mut self,
+        now: SimTime,
+        values: [u64; K],
+        width: SimDuration,
+        n: usize,
+        flush: impl FnMut(usize, [f64; K]),
+    ) {
+        let now = now.as_nanos();
+        if now <= self.last {
+            return;
+        }
+        if now < self.end {
+            let dt = (now - self.last) as u128;
+            for (a, v) in self.acc.iter_mut().zip(values) {
+                *a += v as u128 * dt;
+            }
+            self.last = now;
+        } else {
+            self.cross(now, values, width.as_nanos(), n, flush);
+        }
+    }
+
+    #[cold]
+    fn cross(
+        &mut self,
+        now: u64,
+        values: [u64; K],
+        width: u64,
+        n: usize,
+        mut flush: impl FnMut(usize, [f64; K]),
+    ) {
+        while now >= self.end {
+            let dt = (self.end - self.last) as u128;
+            for (a, v) in self.acc.iter_mut().zip(values) {
+                *a += v as u128 * dt;
+            }
+            self.close(&mut flush);
+            self.last = self.end;
+            self.locate(width, n);
+        }
+        let dt = (now - self.last) as u128;
+        for (a, v) in self.acc.iter_mut().zip(values) {
+            *a += v as u128 * dt;
+        }
+        self.last = now;
+    }
+
+    /// Sends the open bucket's area so far to `flush` (at the end of the run) and starts
+    /// it again from zero.
+    pub fn close(&mut self, mut flush: impl FnMut(usize, [f64; K])) {
+        if self.acc.iter().any(|&a| a > 0) {
+            flush(self.bucket as usize, self.acc.map(|a| a as f64 / 1e9));
+        }
+        self.acc = [0; K];
+    }
+}
+
 /// Adds `value × (to − from)` to `buckets`, split at bucket boundaries.
 pub fn add_area(buckets: &mut [f64], bucket: SimDuration, from: SimTime, to: SimTime, value: f64) {
     let n = buckets.len();
@@ -876,6 +986,31 @@ mod tests {
         let mut b = vec![0.0; 4];
         add_area(&mut b, secs(1), t_ms(500), t_ms(2_250), 2.0);
         assert_eq!(b, vec![1.0, 2.0, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn step_areas_are_exact_and_close_buckets_on_the_way() {
+        // 3 from 0.5 s, 1 from 2.25 s, 0 from 2.5 s; 4 buckets of 1 s, the run ends at 6 s:
+        // the time past the last bucket goes to it.
+        let mut out = vec![[0.0; 1]; 4];
+        let mut a = StepArea::<1>::new(t_ms(500), secs(1), 4);
+        let mut sink = |i: usize, v: [f64; 1]| out[i][0] += v[0];
+        a.advance(t_ms(2_250), [3], secs(1), 4, &mut sink);
+        a.advance(t_ms(2_500), [1], secs(1), 4, &mut sink);
+        a.advance(t_ms(3_100), [0], secs(1), 4, &mut sink);
+        a.advance(t_s(6), [7], secs(1), 4, &mut sink);
+        a.close(&mut sink);
+        assert_eq!(out, vec![[1.5], [3.0], [1.0], [20.3]]);
+        // Ten million changes of 1 ns each still sum exactly (one rounding per bucket).
+        let mut total = 0.0;
+        let mut b = StepArea::<1>::new(SimTime::ZERO, secs(1), 1);
+        for t in 1..=10_000_000u64 {
+            b.advance(SimTime::from_nanos(t), [3], secs(1), 1, |_, v| {
+                total += v[0]
+            });
+        }
+        b.close(|_, v| total += v[0]);
+        assert_eq!(total, 0.03);
     }
 
     #[test]

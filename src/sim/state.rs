@@ -26,6 +26,7 @@ use crate::policy::rate_limit::RateLimiter;
 use crate::policy::retry::{Retry, RetryState};
 use crate::policy::shedding::PriorityShedder;
 use crate::policy::timeout::AdaptiveTimeout;
+use crate::sim::metrics::StepArea;
 use crate::sim::slab::Handle;
 use crate::time::{SimDuration, SimTime};
 
@@ -294,7 +295,8 @@ pub(crate) struct InstanceRt {
     pub shed: Option<PriorityShedder>,
     pub limiter: Option<SimpleLimiter>,
     pub limiter_rng: SimRng,
-    pub last_change: SimTime,
+    /// Busy workers and queue length, integrated per bucket.
+    pub area: StepArea<2>,
     /// In the endpoints: every balancer of the service's callers may use it.
     pub ready: bool,
     pub ready_since: SimTime,

@@ -99,7 +99,7 @@ impl<'m> World<'m> {
         metrics.pools = model
             .pools
             .iter()
-            .map(|p| crate::sim::metrics::PoolMetrics::new(p.name.clone(), n_buckets))
+            .map(|p| crate::sim::metrics::PoolMetrics::new(p.name.clone(), cfg.bucket, n_buckets))
             .collect();
         for (i, c) in model.clients.iter().enumerate() {
             metrics.clients[i].has_breaker = c.breaker.is_some();
@@ -281,40 +281,28 @@ impl<'m> World<'m> {
     #[inline]
     pub(crate) fn touch_instance(&mut self, svc: u32, slot: u32, now: SimTime) {
         let s = &mut self.services[svc as usize].instances[slot as usize];
-        if now > s.last_change {
-            let (busy, queued) = (s.busy, s.queued());
-            let from = s.last_change;
-            s.busy_ns += busy as u128 * (now - from).as_nanos() as u128;
-            s.last_change = now;
-            let (busy, queued) = (busy as f64, queued as f64);
-            let m = &mut self.metrics;
-            let sm = &mut m.services[svc as usize];
-            let buckets = &mut sm.buckets;
-            match sm.instances.get_mut(slot as usize) {
-                // One pass over the spans for the service and the instance series.
-                Some(series) if series.busy_area.len() == buckets.len() => {
-                    for_each_span(m.bucket, buckets.len(), from, now, |i, secs| {
-                        buckets[i].busy_area += busy * secs;
-                        buckets[i].queue_area += queued * secs;
-                        series.busy_area[i] += busy * secs;
-                        series.queue_area[i] += queued * secs;
-                    });
-                }
-                series => {
-                    for_each_span(m.bucket, buckets.len(), from, now, |i, secs| {
-                        buckets[i].busy_area += busy * secs;
-                        buckets[i].queue_area += queued * secs;
-                    });
-                    if let Some(series) = series {
-                        let n = series.busy_area.len();
-                        for_each_span(m.bucket, n, from, now, |i, secs| {
-                            series.busy_area[i] += busy * secs;
-                            series.queue_area[i] += queued * secs;
-                        });
-                    }
-                }
-            }
+        let from = s.area.last();
+        if now > from {
+            s.busy_ns += s.busy as u128 * (now - from).as_nanos() as u128;
+            let values = [s.busy as u64, s.queued() as u64];
+            self.integrate_instance(svc, slot, now, values);
         }
+    }
+
+    /// Adds an instance's busy workers and queue length `values`, held since its last
+    /// change, up to `now`, to its service's series and its own.
+    pub(crate) fn integrate_instance(
+        &mut self,
+        svc: u32,
+        slot: u32,
+        now: SimTime,
+        values: [u64; 2],
+    ) {
+        let s = &mut self.services[svc as usize].instances[slot as usize];
+        let m = &mut self.metrics;
+        let (width, n) = (m.bucket, m.n_buckets);
+        s.area
+            .advance(now, values, width, n, instance_sink(m, svc, slot));
     }
 
     /// Brings pool `p`'s metrics up to now (call after every change to the pool).
@@ -366,8 +354,13 @@ impl<'m> World<'m> {
         for s in 0..self.services.len() {
             for slot in 0..self.services[s].instances.len() {
                 self.touch_instance(s as u32, slot as u32, end);
+                let sink = instance_sink(&mut self.metrics, s as u32, slot as u32);
+                self.services[s].instances[slot].area.close(sink);
             }
             self.touch_fleet(s as u32, end);
+        }
+        for p in self.metrics.pools.iter_mut() {
+            p.finish(self.metrics.bucket, end);
         }
         for e in 0..self.edges.len() {
             self.touch_edge(e as u32, end);
@@ -391,6 +384,21 @@ impl<'m> World<'m> {
         self.metrics.peak_replicas = self.peak_replicas as u64;
         self.metrics.finish(end);
         RunReport::new(self.model, self.cfg, self.metrics, stats, self.diverged)
+    }
+}
+
+/// Where an instance's closed buckets of busy-worker and queue area go: its service's
+/// buckets and, in a small fleet, its own series.
+fn instance_sink(m: &mut Metrics, svc: u32, slot: u32) -> impl FnMut(usize, [f64; 2]) + '_ {
+    let sm = &mut m.services[svc as usize];
+    let (buckets, mut series) = (&mut sm.buckets, sm.instances.get_mut(slot as usize));
+    move |i, [busy, queue]| {
+        buckets[i].busy_area += busy;
+        buckets[i].queue_area += queue;
+        if let Some(s) = series.as_deref_mut() {
+            s.busy_area[i] += busy;
+            s.queue_area[i] += queue;
+        }
     }
 }
 
