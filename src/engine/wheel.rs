@@ -6,8 +6,11 @@
 //! every call and disarmed when the answer comes, milliseconds later. In a binary heap a
 //! cancelled entry stays until it surfaces, so the heap is mostly garbage and every pop
 //! pays for it; and even without timers, a heap of every pending event pays `log n` per
-//! pop. Here an event is a node in a slab, listed in one slot of the wheel; cancelling
-//! takes it off that list (a swap-remove: the node knows its position).
+//! pop. Here an event is an entry (its time, sequence number and the event itself) in the
+//! list of one slot of the wheel; a small node per timer (12 bytes) says where its entry
+//! is, and cancelling takes the entry off its list with a swap-remove. Entries move by
+//! value from slot to slot, so taking a slot reads one contiguous list and touches no
+//! node.
 //!
 //! Layout: level `k` has 64 slots of `2^(SHIFT + 6k)` ns. An event sits at the level of
 //! the highest 6-bit digit (above `SHIFT`) in which its time differs from the wheel's
@@ -32,10 +35,8 @@ const SLOTS: usize = 1 << SLOT_BITS;
 /// 8 levels of 6 bits above `SHIFT` cover every `u64` time.
 const LEVELS: usize = 8;
 const NONE: u32 = u32::MAX;
-/// `Node::at` of a node whose timer is in `ready`.
-const IN_READY: u16 = u16::MAX - 1;
-/// `Node::at` of a free node.
-const FREE: u16 = u16::MAX;
+/// `Node::at` of a node that is not in a slot's list (in `ready`, or free).
+const NOWHERE: u16 = u16::MAX;
 
 /// A cancellable event: its node index and the node's generation when it was armed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,39 +45,40 @@ pub struct TimerId {
     generation: u32,
 }
 
-struct Node<E> {
-    time: u64,
-    seq: u64,
-    /// Its index in its slot's list while in the wheel; the next free node while free.
-    pos: u32,
+/// Where a timer's entry is. Its generation moves on when the timer fires or is
+/// cancelled, so old ids are stale.
+#[derive(Clone, Copy)]
+struct Node {
     generation: u32,
-    /// `level * 64 + slot` while in the wheel, else [`IN_READY`] or [`FREE`].
+    /// Its entry's index in slot `at`'s list (possibly stale: see
+    /// [`TimerWheel::cancel`]); the next free node while free.
+    pos: u32,
+    /// `level * 64 + slot` of the list its entry was last put in, or [`NOWHERE`].
     at: u16,
-    /// The event (stale in a free node).
-    event: E,
 }
 
-/// An event due within the current level-0 slot.
+/// A pending event, in a slot's list or in `ready`.
 #[derive(Clone, Copy)]
-struct Ready {
+struct Entry<E> {
     time: u64,
     seq: u64,
     node: u32,
     generation: u32,
+    event: E,
 }
 
-impl PartialEq for Ready {
+impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
         (self.time, self.seq) == (other.time, other.seq)
     }
 }
-impl Eq for Ready {}
-impl PartialOrd for Ready {
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Ready {
+impl<E> Ord for Entry<E> {
     /// Reversed: the max-heap pops the earliest `(time, seq)`.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time, other.seq).cmp(&(self.time, self.seq))
@@ -85,15 +87,15 @@ impl Ord for Ready {
 
 /// The cancellable events of one run.
 pub struct TimerWheel<E> {
-    nodes: Vec<Node<E>>,
+    nodes: Vec<Node>,
     free: u32,
-    /// The nodes of each slot (`level * 64 + slot`), in no particular order: a slot is
+    /// The entries of each slot (`level * 64 + slot`), in no particular order: a slot is
     /// taken whole, and `ready` orders what is due.
-    slots: Vec<Vec<u32>>,
+    slots: Vec<Vec<Entry<E>>>,
     occupied: [u64; LEVELS],
     /// Every live timer earlier than this is in `ready`; the wheel holds the others.
     cursor: u64,
-    ready: BinaryHeap<Ready>,
+    ready: BinaryHeap<Entry<E>>,
     live: usize,
 }
 
@@ -114,7 +116,7 @@ impl<E: Copy> TimerWheel<E> {
         TimerWheel {
             nodes: Vec::with_capacity(n),
             free: NONE,
-            slots: vec![Vec::new(); LEVELS * SLOTS],
+            slots: (0..LEVELS * SLOTS).map(|_| Vec::new()).collect(),
             occupied: [0; LEVELS],
             cursor: 0,
             ready: BinaryHeap::new(),
@@ -147,56 +149,52 @@ impl<E: Copy> TimerWheel<E> {
         let node = if self.free != NONE {
             let n = self.free;
             self.free = self.nodes[n as usize].pos;
-            let slot = &mut self.nodes[n as usize];
-            slot.time = time;
-            slot.seq = seq;
-            slot.event = event;
             n
         } else {
             self.nodes.push(Node {
-                time,
-                seq,
-                pos: NONE,
                 generation: 0,
-                at: FREE,
-                event,
+                pos: NONE,
+                at: NOWHERE,
             });
             (self.nodes.len() - 1) as u32
         };
         self.live += 1;
-        self.place(node);
-        TimerId {
+        let generation = self.nodes[node as usize].generation;
+        let entry = Entry {
+            time,
+            seq,
             node,
-            generation: self.nodes[node as usize].generation,
+            generation,
+            event,
+        };
+        if time < self.cursor {
+            self.nodes[node as usize].at = NOWHERE;
+            self.ready.push(entry);
+        } else {
+            self.place(entry);
         }
+        TimerId { node, generation }
     }
 
-    /// Puts an unlinked node where its time belongs, relative to the cursor.
+    /// Puts a live entry, not earlier than the cursor, in the slot its time belongs to,
+    /// relative to the cursor.
     #[inline]
-    fn place(&mut self, node: u32) {
-        let n = &mut self.nodes[node as usize];
-        if n.time < self.cursor {
-            n.at = IN_READY;
-            self.ready.push(Ready {
-                time: n.time,
-                seq: n.seq,
-                node,
-                generation: n.generation,
-            });
-            return;
-        }
-        let diff = (n.time >> SHIFT) ^ (self.cursor >> SHIFT);
+    fn place(&mut self, e: Entry<E>) {
+        let diff = (e.time >> SHIFT) ^ (self.cursor >> SHIFT);
         let level = if diff == 0 {
             0
         } else {
             (63 - diff.leading_zeros()) / SLOT_BITS
         };
-        let slot = (n.time >> (SHIFT + SLOT_BITS * level)) as usize & (SLOTS - 1);
+        let slot = (e.time >> (SHIFT + SLOT_BITS * level)) as usize & (SLOTS - 1);
         let at = level as usize * SLOTS + slot;
         let list = &mut self.slots[at];
-        n.at = at as u16;
-        n.pos = list.len() as u32;
-        list.push(node);
+        self.nodes[e.node as usize] = Node {
+            generation: e.generation,
+            pos: list.len() as u32,
+            at: at as u16,
+        };
+        list.push(e);
         self.occupied[level as usize] |= 1 << slot;
     }
 
@@ -205,7 +203,7 @@ impl<E: Copy> TimerWheel<E> {
     fn release(&mut self, node: u32) {
         let n = &mut self.nodes[node as usize];
         n.generation = n.generation.wrapping_add(1);
-        n.at = FREE;
+        n.at = NOWHERE;
         n.pos = self.free;
         self.free = node;
         self.live -= 1;
@@ -213,20 +211,27 @@ impl<E: Copy> TimerWheel<E> {
 
     /// Cancels a timer that has not fired. Returns false if it already fired or was
     /// already cancelled. O(1); other timers keep their order.
+    ///
+    /// A live timer's entry is in `ready` or at `(at, pos)`: an entry moved to `ready`
+    /// leaves its node pointing at the slot it came from, whose list has been emptied
+    /// since; another timer's entry there never carries this node and generation.
     #[inline]
     pub fn cancel(&mut self, id: TimerId) -> bool {
-        let Some(n) = self.nodes.get(id.node as usize) else {
+        let Some(&n) = self.nodes.get(id.node as usize) else {
             return false;
         };
-        if n.generation != id.generation || n.at == FREE {
+        if n.generation != id.generation {
             return false;
         }
         let (at, pos) = (n.at as usize, n.pos as usize);
-        if at != IN_READY as usize {
-            let list = &mut self.slots[at];
+        if let Some(list) = self.slots.get_mut(at)
+            && list
+                .get(pos)
+                .is_some_and(|e| e.node == id.node && e.generation == id.generation)
+        {
             list.swap_remove(pos);
-            if let Some(&moved) = list.get(pos) {
-                self.nodes[moved as usize].pos = pos as u32;
+            if let Some(moved) = list.get(pos) {
+                self.nodes[moved.node as usize].pos = pos as u32;
             }
             if list.is_empty() {
                 self.occupied[at / SLOTS] &= !(1 << (at % SLOTS));
@@ -260,9 +265,8 @@ impl<E: Copy> TimerWheel<E> {
     #[inline]
     pub fn pop_ready(&mut self) -> (u64, u64, E) {
         let top = self.ready.pop().expect("peeked a ready timer");
-        let event = self.nodes[top.node as usize].event;
         self.release(top.node);
-        (top.time, top.seq, event)
+        (top.time, top.seq, top.event)
     }
 
     /// Processes the lowest occupied slot, if it starts at or before `before`: into
@@ -291,7 +295,7 @@ impl<E: Copy> TimerWheel<E> {
         if level == 0 {
             let old = self.cursor;
             self.cursor = start + (1 << SHIFT);
-            self.replace_slot(at);
+            self.take_due(at);
             // The cursor may have carried into the next slot of higher levels: the timers
             // there now share the cursor's digit and belong lower down.
             let carried = (old ^ self.cursor) >> (SHIFT + SLOT_BITS);
@@ -311,13 +315,28 @@ impl<E: Copy> TimerWheel<E> {
         true
     }
 
-    /// Places again every node of slot `at` (its occupied bit already cleared). They all
-    /// go to lower levels or to `ready`, never back to `at`; the list keeps its capacity.
+    /// Moves the live entries of level-0 slot `at` (now behind the cursor) to `ready`;
+    /// their nodes are not touched (see [`TimerWheel::cancel`]).
+    #[inline]
+    fn take_due(&mut self, at: usize) {
+        let list = &mut self.slots[at];
+        self.ready.extend(list.iter().copied());
+        list.clear();
+    }
+
+    /// Places again every live entry of slot `at` (its occupied bit already cleared).
+    /// They all go to lower levels or to `ready`, never back to `at`; the list keeps its
+    /// capacity.
     #[inline]
     fn replace_slot(&mut self, at: usize) {
         let mut list = std::mem::take(&mut self.slots[at]);
-        for &node in &list {
-            self.place(node);
+        for &e in &list {
+            if e.time < self.cursor {
+                self.nodes[e.node as usize].at = NOWHERE;
+                self.ready.push(e);
+            } else {
+                self.place(e);
+            }
         }
         list.clear();
         self.slots[at] = list;
@@ -393,6 +412,30 @@ mod tests {
             w.cancel(id);
         }
         assert_eq!(w.nodes.len(), 1);
+    }
+
+    #[test]
+    fn cancelling_most_of_a_slot_keeps_the_rest_in_order() {
+        let mut w = TimerWheel::new();
+        // 1000 timers in one slot of level 2 (about a second away), 900 of them cancelled
+        // in an order unrelated to their positions in the slot's list.
+        let ids: Vec<_> = (0..1000u32)
+            .map(|i| w.insert(1_000_000_000 + u64::from(i * 7 % 1000), u64::from(i), i))
+            .collect();
+        for k in 0..1000usize {
+            let i = k * 337 % 1000;
+            if i % 10 != 0 {
+                assert!(w.cancel(ids[i]));
+            }
+        }
+        assert_eq!(w.slots.iter().map(Vec::len).sum::<usize>(), 100);
+        let mut want: Vec<_> = (0..1000u32)
+            .filter(|i| i % 10 == 0)
+            .map(|i| (1_000_000_000 + u64::from(i * 7 % 1000), u64::from(i), i))
+            .collect();
+        want.sort();
+        assert_eq!(drain(&mut w), want);
+        assert!(w.is_empty());
     }
 
     #[test]
