@@ -423,6 +423,7 @@ impl<'m> World<'m> {
                 callee,
                 balancer: Balancer::new(balancer, &mut rng).expect("validated"),
                 rng,
+                single_host: model.services[callee as usize].max_instances() <= 1,
                 panic_threshold,
                 all: (0..n).collect(),
                 healthy: (0..n).collect(),

@@ -65,6 +65,9 @@ impl World<'_> {
         } else {
             (&edge.healthy, HostSource::Healthy)
         };
+        if edge.single_host {
+            return hosts.first().copied();
+        }
         edge.balancer
             .pick(hosts, source, &edge.active, &mut edge.rng)
     }

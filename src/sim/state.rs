@@ -411,7 +411,11 @@ pub(crate) struct BreakerRt {
 pub(crate) struct EdgeRt {
     pub callee: u32,
     pub balancer: Balancer,
+    /// The balancer's own stream (nothing else draws from it).
     pub rng: SimRng,
+    /// The callee never has more than one instance: every pick is that one, and the
+    /// balancer (whose draws nothing else sees) need not run.
+    pub single_host: bool,
     pub panic_threshold: f64,
     /// Instances in the endpoints, by slot order.
     pub all: Vec<u32>,

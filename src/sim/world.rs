@@ -291,6 +291,7 @@ impl<'m> World<'m> {
 
     /// Adds an instance's busy workers and queue length `values`, held since its last
     /// change, up to `now`, to its service's series and its own.
+    #[inline]
     pub(crate) fn integrate_instance(
         &mut self,
         svc: u32,
