@@ -35,6 +35,8 @@ const SLOTS: usize = 1 << SLOT_BITS;
 /// 8 levels of 6 bits above `SHIFT` cover every `u64` time.
 const LEVELS: usize = 8;
 const NONE: u32 = u32::MAX;
+/// Entries a slot's list keeps room for when it empties.
+const FLOOR: usize = 32;
 /// `Node::at` of a node that is not in a slot's list (in `ready`, or free).
 const NOWHERE: u16 = u16::MAX;
 
@@ -236,6 +238,9 @@ impl<E: Copy> TimerWheel<E> {
             if list.is_empty() {
                 self.occupied[at / SLOTS] &= !(1 << (at % SLOTS));
             }
+            if list.len() * 4 < list.capacity() {
+                trim(list, list.capacity() / 2);
+            }
         }
         // In `ready`: the entry stays and is skipped (its generation no longer matches).
         self.release(id.node);
@@ -322,11 +327,11 @@ impl<E: Copy> TimerWheel<E> {
         let list = &mut self.slots[at];
         self.ready.extend(list.iter().copied());
         list.clear();
+        trim(list, 0);
     }
 
     /// Places again every live entry of slot `at` (its occupied bit already cleared).
-    /// They all go to lower levels or to `ready`, never back to `at`; the list keeps its
-    /// capacity.
+    /// They all go to lower levels or to `ready`, never back to `at`.
     #[inline]
     fn replace_slot(&mut self, at: usize) {
         let mut list = std::mem::take(&mut self.slots[at]);
@@ -339,7 +344,20 @@ impl<E: Copy> TimerWheel<E> {
             }
         }
         list.clear();
+        trim(&mut list, 0);
         self.slots[at] = list;
+    }
+}
+
+/// Gives back a list's memory beyond `keep` entries (and [`FLOOR`]). A list a quarter
+/// full halves, and a taken slot starts again from the floor (its next entries are a
+/// rotation away): the wheel's memory follows the entries pending now, not the sum over
+/// its 512 slots of each one's busiest moment. (Black Friday's long timers once left
+/// ~10,000 entries of room in each of 60 level-3 slots.)
+#[inline]
+fn trim<T>(list: &mut Vec<T>, keep: usize) {
+    if list.capacity() > keep.max(FLOOR) {
+        list.shrink_to(keep.max(FLOOR));
     }
 }
 
@@ -436,6 +454,11 @@ mod tests {
         want.sort();
         assert_eq!(drain(&mut w), want);
         assert!(w.is_empty());
+        let room: usize = w.slots.iter().map(Vec::capacity).sum();
+        assert!(
+            room <= LEVELS * SLOTS * FLOOR,
+            "{room}: emptied lists gave memory back"
+        );
     }
 
     #[test]
