@@ -786,6 +786,8 @@ pub struct Metrics {
     /// When the last user request that succeeded (good, late, degraded or pending) got
     /// its answer.
     pub last_success: Option<SimTime>,
+    /// The span `[start, end)` of the bucket last looked up, and its index.
+    last_bucket: std::cell::Cell<(u64, u64, usize)>,
 }
 
 impl Metrics {
@@ -824,6 +826,7 @@ impl Metrics {
             peak_replicas: 0,
             resources: Vec::new(),
             last_success: None,
+            last_bucket: std::cell::Cell::new((0, 0, 0)),
         }
     }
 
@@ -846,7 +849,28 @@ impl Metrics {
     /// The bucket holding instant `t`.
     #[inline]
     pub fn index(&self, t: SimTime) -> usize {
-        ((t.as_nanos() / self.bucket.as_nanos()) as usize).min(self.n_buckets - 1)
+        // Most lookups fall in the bucket of the previous one: a range check instead of
+        // a 64-bit division.
+        let (start, end, i) = self.last_bucket.get();
+        let ns = t.as_nanos();
+        if start <= ns && ns < end {
+            return i;
+        }
+        self.locate(ns)
+    }
+
+    #[cold]
+    fn locate(&self, ns: u64) -> usize {
+        let width = self.bucket.as_nanos();
+        let i = ((ns / width) as usize).min(self.n_buckets - 1);
+        let start = i as u64 * width;
+        let end = if i == self.n_buckets - 1 {
+            u64::MAX
+        } else {
+            start + width
+        };
+        self.last_bucket.set((start, end, i));
+        i
     }
 
     /// A user request was sent at `at`.
