@@ -322,6 +322,17 @@ impl Inputs {
         }
     }
 
+    /// `"lines: mean of 20 replications"` (`what` = "lines"), or "… mean over
+    /// replications" when the manifest does not say how many.
+    fn mean_of(&self, what: &str) -> String {
+        let reps = self.replications_text();
+        if reps.is_empty() {
+            format!("{what}: mean over replications")
+        } else {
+            format!("{what}: mean of {reps}")
+        }
+    }
+
     /// `" — PARTIAL: shard 1/2, 3 of 6 jobs"` for a shard's charts, else empty: every
     /// title carries it, so a shard's figure is never mistaken for the whole result.
     fn partial_tag(&self) -> String {

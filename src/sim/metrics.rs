@@ -711,11 +711,7 @@ impl<const K: usize> StepArea<K> {
             return;
         }
         if now < self.end {
-            let dt = (now - self.last) as u128;
-            for (a, v) in self.acc.iter_mut().zip(values) {
-                *a += v as u128 * dt;
-            }
-            self.last = now;
+            self.hold(values, now);
         } else {
             self.cross(now, values, width.as_nanos(), n, flush);
         }
@@ -731,19 +727,21 @@ impl<const K: usize> StepArea<K> {
         mut flush: impl FnMut(usize, [f64; K]),
     ) {
         while now >= self.end {
-            let dt = (self.end - self.last) as u128;
-            for (a, v) in self.acc.iter_mut().zip(values) {
-                *a += v as u128 * dt;
-            }
+            self.hold(values, self.end);
             self.close(&mut flush);
-            self.last = self.end;
             self.locate(width, n);
         }
-        let dt = (now - self.last) as u128;
+        self.hold(values, now);
+    }
+
+    /// Adds `values` held from the last update to `to`, within the open bucket.
+    #[inline]
+    fn hold(&mut self, values: [u64; K], to: u64) {
+        let dt = (to - self.last) as u128;
         for (a, v) in self.acc.iter_mut().zip(values) {
             *a += v as u128 * dt;
         }
-        self.last = now;
+        self.last = to;
     }
 
     /// Sends the open bucket's area so far to `flush` (at the end of the run) and starts

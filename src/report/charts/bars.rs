@@ -167,12 +167,7 @@ fn figure(inputs: &Inputs, what: &str, panels: Vec<Panel>) -> Option<BarFigure> 
     if panels.is_empty() {
         return None;
     }
-    let reps = inputs.replications_text();
-    let per_bar = if reps.is_empty() {
-        "bar: mean over replications".to_string()
-    } else {
-        format!("bar: mean of {reps}")
-    };
+    let per_bar = inputs.mean_of("bar");
     let groups: Vec<String> = inputs
         .points
         .iter()

@@ -211,12 +211,7 @@ fn figure(
         title = format!("{title} at {}", inputs.point_label(p));
     }
     title.push_str(&inputs.partial_tag());
-    let reps = inputs.replications_text();
-    let mean_of = if reps.is_empty() {
-        "lines: mean over replications".to_string()
-    } else {
-        format!("lines: mean of {reps}")
-    };
+    let mean_of = inputs.mean_of("lines");
     Some(TimeSeriesFigure {
         title,
         subtitle: format!(

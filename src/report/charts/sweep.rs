@@ -205,12 +205,7 @@ pub fn build(inputs: &Inputs, axis: usize, metric: &str) -> Option<SweepFigure> 
             }
         })
         .collect();
-    let reps = inputs.replications_text();
-    let mean_of = if reps.is_empty() {
-        "line: mean over replications".to_string()
-    } else {
-        format!("line: mean of {reps}")
-    };
+    let mean_of = inputs.mean_of("line");
     Some(SweepFigure {
         title: format!(
             "{} — {what} vs {}{}",

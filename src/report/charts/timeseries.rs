@@ -413,12 +413,7 @@ pub fn build(inputs: &Inputs, variant: &str, point: &str) -> Option<TimeSeriesFi
             unit.name()
         ),
     };
-    let reps = inputs.replications_text();
-    let mean_of = if reps.is_empty() {
-        "lines: mean over replications".to_string()
-    } else {
-        format!("lines: mean of {reps}")
-    };
+    let mean_of = inputs.mean_of("lines");
     Some(TimeSeriesFigure {
         title,
         subtitle: format!(
