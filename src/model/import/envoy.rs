@@ -27,7 +27,9 @@ use toml::{Table, Value};
 use yaml_rust2::Yaml;
 
 use crate::model::import::yaml::{Bad, Node, Tracker};
-use crate::model::import::{Import, Unmapped, duration_value, least_request, retry_on_classes};
+use crate::model::import::{
+    Import, Unmapped, duration_value, full_jitter_backoff, least_request, retry_on_classes,
+};
 use crate::time::SimDuration;
 
 const S: SimDuration = SimDuration::from_secs(1);
@@ -252,12 +254,7 @@ fn route(action: &Node, shared: Option<&Node>, out: &mut Import) -> Result<(), B
             cap = b.duration("max_interval", S)?;
         }
         let cap = cap.unwrap_or(base.mul_f64(10.0)).max(base);
-        let mut fj = Table::new();
-        fj.insert("base".into(), duration_value(base));
-        fj.insert("cap".into(), duration_value(cap));
-        let mut b = Table::new();
-        b.insert("full_jitter".into(), Value::Table(fj));
-        retry.insert("backoff".into(), Value::Table(b));
+        retry.insert("backoff".into(), full_jitter_backoff(base, cap));
         if let Some(on) = p.str("retry_on")? {
             let classes = retry_on_classes(&on, &p.at("retry_on"), &mut out.unmapped);
             retry.insert("retry_on".into(), classes);

@@ -27,7 +27,9 @@ use toml::{Table, Value};
 use yaml_rust2::Yaml;
 
 use crate::model::import::yaml::{Bad, Node, Tracker};
-use crate::model::import::{Import, Unmapped, duration_value, least_request, retry_on_classes};
+use crate::model::import::{
+    Import, Unmapped, duration_value, full_jitter_backoff, least_request, retry_on_classes,
+};
 use crate::time::SimDuration;
 
 const S: SimDuration = SimDuration::from_secs(1);
@@ -230,12 +232,12 @@ fn virtual_service(root: &Node, out: &mut Import) -> Result<(), Bad> {
             let attempts = r.uint("attempts")?.unwrap_or(2);
             let mut retry = Table::new();
             retry.insert("max_attempts".into(), Value::Integer(attempts as i64 + 1));
-            let mut fj = Table::new();
-            fj.insert("base".into(), Value::String("25ms".into()));
-            fj.insert("cap".into(), Value::String("250ms".into()));
-            let mut b = Table::new();
-            b.insert("full_jitter".into(), Value::Table(fj));
-            retry.insert("backoff".into(), Value::Table(b));
+            // Envoy's default back-off: 25 ms base, 10 × base cap.
+            let base = SimDuration::from_millis(25);
+            retry.insert(
+                "backoff".into(),
+                full_jitter_backoff(base, base.mul_f64(10.0)),
+            );
             if let Some(on) = r.str("retryOn")? {
                 let classes = retry_on_classes(&on, &r.at("retryOn"), &mut out.unmapped);
                 retry.insert("retry_on".into(), classes);

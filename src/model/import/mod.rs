@@ -111,6 +111,17 @@ pub fn duration_value(d: SimDuration) -> Value {
     Value::String(d.short())
 }
 
+/// Envoy's retry back-off (Istio's too, at Envoy's defaults): full jitter from `base`
+/// up to `cap`, as cascade's `backoff` table.
+pub fn full_jitter_backoff(base: SimDuration, cap: SimDuration) -> Value {
+    let mut fj = Table::new();
+    fj.insert("base".into(), duration_value(base));
+    fj.insert("cap".into(), duration_value(cap));
+    let mut b = Table::new();
+    b.insert("full_jitter".into(), Value::Table(fj));
+    Value::Table(b)
+}
+
 /// Reads `file` as `format`. Errors (one line, naming the file and the key): unreadable
 /// file, invalid YAML, YAML that is not the named format, values of the wrong type, and
 /// stacks the model would refuse.
