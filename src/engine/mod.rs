@@ -20,3 +20,4 @@ pub use dist::{Dist, DistSpec};
 pub use rng::{SimRng, StreamKind, Streams};
 pub use run::{Model, RunError, RunLimits, RunStats, run};
 pub use scheduler::{Popped, Scheduler, TimerId};
+pub(crate) use wheel::next_generation;

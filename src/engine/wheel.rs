@@ -27,6 +27,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU32;
 
 /// Level-0 slot width: 2^17 ns ≈ 131 µs (a wider slot puts more events in `ready`).
 const SHIFT: u32 = 17;
@@ -44,14 +45,15 @@ const NOWHERE: u16 = u16::MAX;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId {
     node: u32,
-    generation: u32,
+    /// Never zero, so that an `Option<TimerId>` takes no more room than the id.
+    generation: NonZeroU32,
 }
 
 /// Where a timer's entry is. Its generation moves on when the timer fires or is
 /// cancelled, so old ids are stale.
 #[derive(Clone, Copy)]
 struct Node {
-    generation: u32,
+    generation: NonZeroU32,
     /// Its entry's index in slot `at`'s list (possibly stale: see
     /// [`TimerWheel::cancel`]); the next free node while free.
     pos: u32,
@@ -65,7 +67,7 @@ struct Entry<E> {
     time: u64,
     seq: u64,
     node: u32,
-    generation: u32,
+    generation: NonZeroU32,
     event: E,
 }
 
@@ -154,7 +156,7 @@ impl<E: Copy> TimerWheel<E> {
             n
         } else {
             self.nodes.push(Node {
-                generation: 0,
+                generation: NonZeroU32::MIN,
                 pos: NONE,
                 at: NOWHERE,
             });
@@ -204,7 +206,7 @@ impl<E: Copy> TimerWheel<E> {
     #[inline]
     fn release(&mut self, node: u32) {
         let n = &mut self.nodes[node as usize];
-        n.generation = n.generation.wrapping_add(1);
+        n.generation = next_generation(n.generation);
         n.at = NOWHERE;
         n.pos = self.free;
         self.free = node;
@@ -349,6 +351,12 @@ impl<E: Copy> TimerWheel<E> {
     }
 }
 
+/// The generation after `g`, skipping zero when it wraps.
+#[inline]
+pub(crate) fn next_generation(g: NonZeroU32) -> NonZeroU32 {
+    NonZeroU32::new(g.get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN)
+}
+
 /// Gives back a list's memory beyond `keep` entries (and [`FLOOR`]). A list a quarter
 /// full halves, and a taken slot starts again from the floor (its next entries are a
 /// rotation away): the wheel's memory follows the entries pending now, not the sum over
@@ -365,6 +373,14 @@ fn trim<T>(list: &mut Vec<T>, keep: usize) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_optional_id_costs_nothing_and_generations_skip_zero_when_they_wrap() {
+        assert_eq!(std::mem::size_of::<Option<TimerId>>(), 8);
+        let last = NonZeroU32::new(u32::MAX).unwrap();
+        assert_eq!(next_generation(last), NonZeroU32::MIN);
+        assert_eq!(next_generation(NonZeroU32::MIN).get(), 2);
+    }
 
     /// Pops everything in order, as the scheduler does with no other events.
     fn drain(w: &mut TimerWheel<u32>) -> Vec<(u64, u64, u32)> {

@@ -5,11 +5,16 @@
 //! makes a stale handle (an event for a call that has since finished and whose slot was
 //! reused) detectable instead of silently hitting the wrong entity.
 
+use std::num::NonZeroU32;
+
+use crate::engine::next_generation;
+
 /// A reference to a slab entry: index plus the generation it was allocated with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Handle {
     index: u32,
-    generation: u32,
+    /// Never zero, so that an `Option<Handle>` takes no more room than the handle.
+    generation: NonZeroU32,
 }
 
 impl Handle {
@@ -20,7 +25,7 @@ impl Handle {
 }
 
 struct Slot<T> {
-    generation: u32,
+    generation: NonZeroU32,
     value: Option<T>,
 }
 
@@ -55,12 +60,12 @@ impl<T> Slab<T> {
             }
         } else {
             self.slots.push(Slot {
-                generation: 0,
+                generation: NonZeroU32::MIN,
                 value: Some(value),
             });
             Handle {
                 index: (self.slots.len() - 1) as u32,
-                generation: 0,
+                generation: NonZeroU32::MIN,
             }
         }
     }
@@ -95,7 +100,7 @@ impl<T> Slab<T> {
             return None;
         }
         let value = slot.value.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = next_generation(slot.generation);
         self.free.push(h.index);
         self.live -= 1;
         Some(value)
@@ -130,6 +135,11 @@ impl<T> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_optional_handle_costs_nothing() {
+        assert_eq!(std::mem::size_of::<Option<Handle>>(), 8);
+    }
 
     #[test]
     fn a_removed_handle_goes_stale_even_when_its_slot_is_reused() {
