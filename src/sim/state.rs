@@ -224,14 +224,23 @@ pub(crate) struct Call {
     pub inst: u32,
     /// The runtime breaker held ([`NONE`] when none).
     pub breaker: u32,
-    /// The Retry-After hint of the last answer, for the retry policy.
-    pub hint: Option<SimDuration>,
+    /// The Retry-After hint of the last answer in milliseconds (0: none), for the retry
+    /// policy; as it travels in [`Ev::Respond`].
+    pub hint_ms: u32,
     /// The root cause the last answer carried (a `FailReason` index).
     pub cause: u8,
     pub attempt_req: Option<Handle>,
     pub attempt_timer: Option<TimerId>,
     pub call_timer: Option<TimerId>,
     pub step_timer: Option<TimerId>,
+}
+
+impl Call {
+    /// The Retry-After hint of the last answer.
+    #[inline]
+    pub fn hint(&self) -> Option<SimDuration> {
+        (self.hint_ms > 0).then(|| SimDuration::from_millis(self.hint_ms as u64))
+    }
 }
 
 /// One request executing an endpoint at one instance of a service.

@@ -481,10 +481,7 @@ impl EngineModel for World<'_> {
                 quality,
                 hint_ms,
                 cause,
-            } => {
-                let hint = (hint_ms > 0).then(|| SimDuration::from_millis(hint_ms as u64));
-                self.on_response(sched, call, attempt, outcome, quality, hint, cause)
-            }
+            } => self.on_response(sched, call, attempt, outcome, quality, hint_ms, cause),
             Ev::AttemptTimeout(c) => self.on_attempt_timeout(sched, c),
             Ev::CallTimeout(c) => self.on_call_timeout(sched, c),
             Ev::RetryNow(c) => self.on_retry_now(sched, c),

@@ -103,7 +103,7 @@ impl World<'_> {
         attempt: u32,
         outcome: Outcome,
         quality: Quality,
-        hint: Option<SimDuration>,
+        hint_ms: u32,
         cause: u8,
     ) {
         let Some(c) = self.calls.get_mut(h) else {
@@ -112,7 +112,7 @@ impl World<'_> {
         if c.phase != Phase::InFlight || c.attempts != attempt {
             return; // an attempt the caller has given up on
         }
-        c.hint = hint;
+        c.hint_ms = hint_ms;
         c.cause = cause;
         self.attempt_end(sched, h, outcome, quality);
     }
@@ -267,6 +267,8 @@ impl World<'_> {
         }
         let mut call = *self.calls.get(h).unwrap();
         let ci = call.client as usize;
+        let hint = call.hint();
+        call.hint_ms = 0;
         let client = &mut self.clients[ci];
         let (Some(retry), Some(state)) = (&client.retry, call.retry.as_mut()) else {
             return self.finish_call(sched, h, outcome, quality);
@@ -277,7 +279,6 @@ impl World<'_> {
         } else {
             client.current_timeout()
         };
-        let hint = call.hint.take();
         let decision = retry.on_outcome(
             state,
             now,

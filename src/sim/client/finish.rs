@@ -42,7 +42,7 @@ impl World<'_> {
             if let Some(pc) = self.calls.get_mut(p) {
                 pc.cause = call.cause;
             }
-            return self.on_attempt_done(sched, p, outcome, quality, call.hint);
+            return self.on_attempt_done(sched, p, outcome, quality, call.hint());
         }
         self.abort_kids(sched, h);
         for t in [call.call_timer, call.step_timer, call.attempt_timer]

@@ -63,7 +63,7 @@ impl World<'_> {
             sibling: parent.kids,
             inst: parent.pin,
             breaker: crate::sim::state::NONE,
-            hint: None,
+            hint_ms: 0,
             cause: 0,
             attempt_req: None,
             attempt_timer: None,

@@ -99,7 +99,7 @@ impl World<'_> {
             sibling: None,
             inst: pin,
             breaker: NONE,
-            hint: None,
+            hint_ms: 0,
             cause: 0,
             attempt_req: None,
             attempt_timer: None,
@@ -132,16 +132,24 @@ impl World<'_> {
     pub(crate) fn advance(&mut self, sched: &mut Scheduler<Ev>, h: Handle) {
         let now = sched.now();
         loop {
-            let Some(call) = self.calls.get(h).copied() else {
+            // The few fields read here, not a copy of the whole call at every layer.
+            let Some(&Call {
+                client,
+                stage,
+                holds,
+                deadline,
+                call_timer,
+                ..
+            }) = self.calls.get(h)
+            else {
                 return;
             };
-            let ci = call.client as usize;
-            let stage = call.stage as usize;
+            let (ci, stage) = (client as usize, stage as usize);
             let retry_pos = self.clients[ci].retry_pos as usize;
             let outer = stage < retry_pos;
             if stage >= self.clients[ci].layers.len() {
                 if let Some(p) = self.clients[ci].pool
-                    && call.holds & HOLD_POOL == 0
+                    && holds & HOLD_POOL == 0
                 {
                     let acquired = self.pools[p as usize].try_acquire(now, Waiter::Call(h));
                     self.touch_pool(p, now);
@@ -242,7 +250,7 @@ impl World<'_> {
                 }
                 Layer::Timeout => {
                     if !outer {
-                        let mut at = call.deadline;
+                        let mut at = deadline;
                         if let Some(t) = self.clients[ci].current_timeout() {
                             at = at.min(now + t);
                         }
@@ -254,7 +262,7 @@ impl World<'_> {
                                 Outcome::Rejected(RejectReason::DeadlineExceeded),
                             );
                         }
-                        if at < call.deadline || (at < SimTime::MAX && call.call_timer.is_none()) {
+                        if at < deadline || (at < SimTime::MAX && call_timer.is_none()) {
                             let t = sched.schedule_timer_at(at, Ev::AttemptTimeout(h));
                             let c = self.calls.get_mut(h).unwrap();
                             c.attempt_timer = Some(t);
