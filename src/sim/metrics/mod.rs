@@ -25,7 +25,7 @@ mod latency;
 
 pub use area::{StepArea, add_area, for_each_span};
 pub use latency::BucketLatency;
-use latency::{histogram, micros};
+use latency::{BucketSamples, histogram, micros};
 
 /// Every rejection reason, in CSV column order.
 pub const REJECT_REASONS: [RejectReason; 8] = [
@@ -209,8 +209,8 @@ pub struct WorkloadMetrics {
     all: Histogram<u64>,
     /// Answered requests only: failures and abandonment excluded.
     answered: Histogram<u64>,
-    current: Histogram<u64>,
-    current_answered: Histogram<u64>,
+    current: BucketSamples,
+    current_answered: BucketSamples,
     current_bucket: usize,
 }
 
@@ -236,8 +236,8 @@ impl WorkloadMetrics {
             ],
             all: histogram(),
             answered: histogram(),
-            current: histogram(),
-            current_answered: histogram(),
+            current: BucketSamples::default(),
+            current_answered: BucketSamples::default(),
             current_bucket: 0,
         }
     }
@@ -284,16 +284,16 @@ impl WorkloadMetrics {
             let p99_ok_ms = if self.current_answered.is_empty() {
                 f64::NAN
             } else {
-                self.current_answered.value_at_quantile(0.99) as f64 / 1e3
+                self.current_answered.value_at_quantile(0.99, &self.all) as f64 / 1e3
             };
             self.latency[self.current_bucket] = BucketLatency {
                 count: self.current.len(),
-                p50_ms: self.current.value_at_quantile(0.5) as f64 / 1e3,
-                p99_ms: self.current.value_at_quantile(0.99) as f64 / 1e3,
+                p50_ms: self.current.value_at_quantile(0.5, &self.all) as f64 / 1e3,
+                p99_ms: self.current.value_at_quantile(0.99, &self.all) as f64 / 1e3,
                 p99_ok_ms,
             };
-            self.current.reset();
-            self.current_answered.reset();
+            self.current.clear();
+            self.current_answered.clear();
         }
         self.current_bucket = to;
     }
@@ -757,10 +757,10 @@ impl Metrics {
         let us = micros(now - sent);
         w.roll_latency(done);
         let _ = w.all.record(us);
-        let _ = w.current.record(us);
+        w.current.record(us);
         if !matches!(outcome, UserOutcome::Failed(_) | UserOutcome::Abandoned) {
             let _ = w.answered.record(us);
-            let _ = w.current_answered.record(us);
+            w.current_answered.record(us);
         }
     }
 
