@@ -138,12 +138,9 @@ pub(crate) enum Parent {
     Request(Handle),
     /// A user of a workload (`client` is the closed-population index or `u32::MAX`).
     User { workload: u32, client: u32 },
-    /// An outbox replay.
-    Outbox {
-        client: u32,
-        intent: u64,
-        attempt: u32,
-    },
+    /// An outbox replay through the call's own client: the intent is
+    /// [`intent_id`]`(call.workload, call.target, seq)`.
+    Outbox { seq: u32, attempt: u32 },
     /// A hedged call: this call is one of its attempts.
     Hedge(Handle),
     /// A health check or a kubelet probe of one instance.
@@ -152,6 +149,14 @@ pub(crate) enum Parent {
         slot: u32,
         session: u32,
     },
+}
+
+/// The id of an intent captured by an outbox: its workload, its target endpoint and its
+/// sequence number, packed (a replay's call carries the first two, its [`Parent`] the
+/// third).
+#[inline]
+pub(crate) fn intent_id(workload: u8, target: u32, seq: u32) -> u64 {
+    ((workload as u64) << 56) | ((target as u64 & 0xff_ffff) << 32) | seq as u64
 }
 
 /// Who waits for a connection of a shared pool: an attempt of a call (a client edge's

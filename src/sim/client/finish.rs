@@ -9,6 +9,7 @@ use crate::sim::metrics::FailReason;
 use crate::sim::slab::Handle;
 use crate::sim::state::{
     Call, Ev, HOLD_ACTIVE, HOLD_BREAKER, HOLD_BULKHEAD, HOLD_POOL, NONE, Parent, Phase, Quality,
+    intent_id,
 };
 use crate::sim::world::World;
 use crate::time::SimTime;
@@ -70,9 +71,7 @@ impl World<'_> {
                 (outcome, quality)
             } else {
                 self.intent_seq += 1;
-                let intent = ((call.workload as u64) << 56)
-                    | ((call.target as u64 & 0xff_ffff) << 32)
-                    | (self.intent_seq & 0xffff_ffff);
+                let intent = intent_id(call.workload, call.target, self.intent_seq as u32);
                 match client.fallback.on_failure(now, intent) {
                     FallbackAnswer::Fail => (outcome, quality),
                     FallbackAnswer::Default | FallbackAnswer::Stale => {
@@ -102,11 +101,11 @@ impl World<'_> {
                 quality,
                 cause,
             ),
-            Parent::Outbox {
-                client,
-                intent,
-                attempt,
-            } => self.on_replay_done(sched, client, intent, attempt, outcome.is_success()),
+            Parent::Outbox { seq, attempt } => {
+                let intent = intent_id(call.workload, call.target, seq);
+                let ok = outcome.is_success();
+                self.on_replay_done(sched, call.client, intent, attempt, ok)
+            }
             Parent::Probe {
                 prober,
                 slot,
@@ -235,13 +234,9 @@ impl World<'_> {
         }
         self.unlink(h, &call);
         self.calls.remove(h);
-        if let Parent::Outbox {
-            client,
-            intent,
-            attempt,
-        } = call.parent
-        {
-            self.on_replay_done(sched, client, intent, attempt, false);
+        if let Parent::Outbox { seq, attempt } = call.parent {
+            let intent = intent_id(call.workload, call.target, seq);
+            self.on_replay_done(sched, call.client, intent, attempt, false);
         }
     }
 
@@ -296,8 +291,7 @@ impl World<'_> {
             self.start_call(
                 sched,
                 Parent::Outbox {
-                    client,
-                    intent,
+                    seq: intent as u32,
                     attempt,
                 },
                 client,
