@@ -97,7 +97,7 @@ impl World<'_> {
             self.pools[*pool as usize].cancel(Waiter::Request(h));
             self.touch_pool(*pool, sched.now());
         }
-        if req.started.is_none() {
+        if req.started().is_none() {
             return;
         }
         for pool in endpoint.held_at(req.step as usize) {

@@ -268,7 +268,7 @@ impl World<'_> {
         victims.extend(
             self.requests
                 .iter()
-                .filter(|(_, r)| r.service == svc && r.instance == slot && r.started.is_some())
+                .filter(|(_, r)| r.service == svc && r.instance == slot && r.started().is_some())
                 .map(|(h, _)| h),
         );
         for h in victims {

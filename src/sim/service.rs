@@ -116,7 +116,11 @@ impl World<'_> {
         let inst = &mut self.services[svc as usize].instances[slot as usize];
         if let Some(limiter) = &mut inst.limiter {
             match limiter.try_acquire(now) {
-                Some(p) => self.requests.get_mut(h).unwrap().permit = Some(p),
+                Some(p) => {
+                    debug_assert!(p.inflight > 0, "a permit counts its own call");
+                    let r = self.requests.get_mut(h).unwrap();
+                    (r.permit_start, r.permit_inflight) = (p.start, p.inflight);
+                }
                 None => {
                     self.reject(sched, h, RejectReason::Shed, signals.concurrency);
                     return;
@@ -208,7 +212,7 @@ impl World<'_> {
         let req = self.requests.get_mut(h).unwrap();
         let (svc, slot) = (req.service, req.instance);
         let endpoint = req.endpoint;
-        req.started = Some(now);
+        req.started_at = now;
         self.touch_instance(svc, slot, now);
         self.services[svc as usize].instances[slot as usize].busy += 1;
         // Injected errors fail at once (a fast 5xx, 4xx or 429: the strongest fault's).
@@ -390,7 +394,7 @@ impl World<'_> {
             let sm = &mut self.metrics.services[svc as usize];
             sm.buckets[b].wasted += 1;
             sm.wasted_seconds +=
-                (now - req.abandoned_at.max(req.started.unwrap_or(now))).as_secs_f64();
+                (now - req.abandoned_at.max(req.started().unwrap_or(now))).as_secs_f64();
         }
         self.respond(sched, h, outcome, quality);
         self.start_queued(sched, svc, slot);
@@ -416,7 +420,7 @@ impl World<'_> {
             self.touch_instance(svc, slot, now);
             self.services[svc as usize].instances[slot as usize].dead += 1;
         }
-        if let Some(p) = req.permit {
+        if let Some(p) = req.permit() {
             let inst = &mut self.services[svc as usize].instances[slot as usize];
             if let Some(limiter) = inst.limiter.as_mut() {
                 // The caller cancelled: the gRPC interceptor's `onCancel` → `onIgnore`.
@@ -424,7 +428,7 @@ impl World<'_> {
             }
         }
         self.release_held(sched, h, &req);
-        let Some(started) = req.started else {
+        let Some(started) = req.started() else {
             self.requests.remove(h);
             return;
         };
@@ -468,10 +472,10 @@ impl World<'_> {
         wait: SimDuration,
     ) {
         let req = *self.requests.get(h).unwrap();
-        debug_assert!(wait.is_zero() || (req.permit.is_none() && req.started.is_none()));
+        debug_assert!(wait.is_zero() || (req.permit().is_none() && req.started().is_none()));
         self.release_held(sched, h, &req);
         self.requests.remove(h);
-        if let Some(p) = req.permit {
+        if let Some(p) = req.permit() {
             // The concurrency limit learns as Netflix's gRPC server interceptor tells it: a
             // request closed with DEADLINE_EXCEEDED (its deadline, or the queue's timeout)
             // is dropped; every other close, errors included, is an RTT sample.

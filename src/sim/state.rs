@@ -262,12 +262,15 @@ pub(crate) struct Request {
     pub attempt: u32,
     pub client: u32,
     pub arrived: SimTime,
-    pub started: Option<SimTime>,
+    /// When a worker took it up (`SimTime::MAX` while it waits): see [`Request::started`].
+    pub started_at: SimTime,
     pub deadline: SimTime,
     /// When the caller stopped waiting for this request (`SimTime::MAX`: it still waits).
     pub abandoned_at: SimTime,
-    /// The front door's concurrency-limit permit, while held.
-    pub permit: Option<Permit>,
+    /// The front door's concurrency-limit permit while held, as its admission time and
+    /// in-flight count (0: none): see [`Request::permit`].
+    pub permit_start: SimTime,
+    pub permit_inflight: u32,
     pub workload: u8,
     pub class: u8,
     pub rate_passed: bool,
@@ -279,6 +282,23 @@ pub(crate) struct Request {
     pub cause: u8,
     /// The calls it is waiting on (the first; the others follow `Call::sibling`).
     pub children: Option<Handle>,
+}
+
+impl Request {
+    /// When a worker took it up, if one has.
+    #[inline]
+    pub fn started(&self) -> Option<SimTime> {
+        (self.started_at < SimTime::MAX).then_some(self.started_at)
+    }
+
+    /// The concurrency-limit permit it holds (a permit counts its own call: never 0).
+    #[inline]
+    pub fn permit(&self) -> Option<Permit> {
+        (self.permit_inflight > 0).then_some(Permit {
+            start: self.permit_start,
+            inflight: self.permit_inflight,
+        })
+    }
 }
 
 /// Where an instance is in its life.
