@@ -108,7 +108,7 @@ pub fn explain(name: Option<&str>, markdown: bool) -> Result<(), Fail> {
     }
     let found: Vec<&columns::Column> = columns::COLUMNS
         .iter()
-        .filter(|c| name.is_none_or(|n| c.name == n || c.name.contains(n)))
+        .filter(|c| name.is_none_or(|n| columns::matches(c, n)))
         .collect();
     if found.is_empty() {
         return Err(input(anyhow!(

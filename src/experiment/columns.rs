@@ -5,7 +5,7 @@
 /// One column of one output file.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
-    /// The file (`runs.csv`, `summary.csv`, `timeseries.csv`).
+    /// The file (`runs.csv`, `summary.csv`, `timeseries.csv`, `tune.csv`).
     pub file: &'static str,
     /// The column, or the metric name in a long-format file.
     pub name: &'static str,
@@ -453,7 +453,102 @@ pub const COLUMNS: &[Column] = &[
         "breaker_open",
         "share of the bucket the edge's circuit breakers were open (one per caller instance, or per callee instance: open time ÷ breaker time)",
     ),
+    c(
+        "tune.csv",
+        "rank",
+        "1 for the recommendation; configurations are ranked by replications run (the furthest rung first), then feasible before not, then goal, then cost, then drawing order",
+    ),
+    c(
+        "tune.csv",
+        "config",
+        "the configuration's number in drawing order (0: the start model's own values, when it is in the search space)",
+    ),
+    c(
+        "tune.csv",
+        "start",
+        "true for the start model's own configuration",
+    ),
+    c(
+        "tune.csv",
+        "bracket",
+        "the Hyperband bracket it was drawn in (0 for successive halving)",
+    ),
+    c(
+        "tune.csv",
+        "rung",
+        "the highest rung of successive halving it reached (0-based); each rung runs more replications",
+    ),
+    c(
+        "tune.csv",
+        "replications",
+        "replications it was run on (common random numbers: replication k is the same traffic for every configuration)",
+    ),
+    c(
+        "tune.csv",
+        "<searched path>",
+        "one column per searched key of [tune.space], named by its full dotted path, holding this configuration's value",
+    ),
+    c(
+        "tune.csv",
+        "<goal>_mean",
+        "the goal metric (a runs.csv column, e.g. lost_mean) averaged over its replications",
+    ),
+    c(
+        "tune.csv",
+        "<goal>_lo",
+        "lower end of the 95 % confidence interval of that mean (Student t; empty with one replication)",
+    ),
+    c(
+        "tune.csv",
+        "<goal>_hi",
+        "upper end of the 95 % confidence interval of that mean",
+    ),
+    c(
+        "tune.csv",
+        "<cost>_mean",
+        "the cost metric (a runs.csv column, the tie-breaker between equal goals) averaged over its replications",
+    ),
+    c(
+        "tune.csv",
+        "feasible",
+        "true when every replication met every constraint and none diverged",
+    ),
+    c(
+        "tune.csv",
+        "violations",
+        "replications that broke at least one constraint or diverged",
+    ),
+    c(
+        "tune.csv",
+        "diverged",
+        "replications that diverged (ended early: runaway backlog or events)",
+    ),
+    c(
+        "tune.csv",
+        "broke",
+        "which constraints broke on how many replications, `;`-separated (`p99_ok_ms <= 2000: 2/3`), plus `diverged: k/n`",
+    ),
 ];
+
+/// Whether `col` is what `name` asks for: its name, a part of it, or (for `tune.csv`'s
+/// `<goal>_mean` and the like) a runs.csv metric with that suffix (`lost_mean`).
+pub fn matches(col: &Column, name: &str) -> bool {
+    if col.name == name || col.name.contains(name) {
+        return true;
+    }
+    let Some(suffix) = col
+        .name
+        .strip_prefix("<goal>")
+        .or_else(|| col.name.strip_prefix("<cost>"))
+    else {
+        return false;
+    };
+    name.strip_suffix(suffix).is_some_and(|metric| {
+        COLUMNS
+            .iter()
+            .any(|c| c.file == "runs.csv" && c.name == metric)
+    })
+}
 
 /// `output/README.md`: the files of an output directory and every column.
 pub fn markdown() -> String {
@@ -475,11 +570,15 @@ pub fn markdown() -> String {
          - in a shard's directory (`--shard K/N`), `timeseries.partial.csv` (exact \
          accumulators for `cascade merge`) and a manifest saying which shard it is: a \
          partial result.\n\n\
+         A `cascade tune` directory holds `tune.csv` (every configuration tried, best \
+         first), `tuned.toml` (the recommendation as an experiment that compares it with \
+         the model as written: `cascade run` it to check the claim), `tuned.patch` (the \
+         recommended tables in model TOML), its charts and `manifest.json`.\n\n\
          The directory is replaced whole when a run is complete: it never mixes two runs \
          or keeps files of an earlier one. Numbers in `runs.csv` read back exactly; \
          statistics have six decimals; an empty field means no value (NaN).\n",
     );
-    for file in ["runs.csv", "summary.csv", "timeseries.csv"] {
+    for file in ["runs.csv", "summary.csv", "timeseries.csv", "tune.csv"] {
         s.push_str(&format!("\n## {file}\n\n| column | meaning |\n|---|---|\n"));
         for col in COLUMNS.iter().filter(|c| c.file == file) {
             s.push_str(&format!("| `{}` | {} |\n", col.name, col.meaning));

@@ -94,6 +94,11 @@ fn the_same_file_and_seed_give_the_same_search_whatever_the_threads() {
     }
     assert!(table.starts_with("rank"), "{table}");
     let (h, rows) = csv_rows(&a.join("tune.csv"));
+    // Every column is defined by `cascade explain` (the searched paths by `<searched path>`).
+    for name in h.iter().filter(|n| !n.contains('.')) {
+        let said = ok(&["explain", name]);
+        assert!(said.contains("tune.csv"), "explain {name}: {said}");
+    }
     // 12 runs: 8 configurations on 1 replication, the best 2 on 3 (4 more runs), and
     // the start model's own configuration is the first one tried.
     assert_eq!(rows.len(), 8, "{rows:?}");
