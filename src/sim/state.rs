@@ -520,3 +520,26 @@ pub(crate) struct WorkloadRt {
     /// Arrival offsets within bursts (its own stream: a burst never shifts the others).
     pub burst_rng: SimRng,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls and requests are the state a run touches at nearly every event, and the
+    /// unprotected Black Friday holds ~600,000 of them at once: their size is their
+    /// cache misses and the run's peak memory. Grow them knowingly.
+    #[test]
+    fn calls_and_requests_stay_small() {
+        assert!(
+            std::mem::size_of::<Call>() <= 200,
+            "{}",
+            std::mem::size_of::<Call>()
+        );
+        assert!(
+            std::mem::size_of::<Request>() <= 96,
+            "{}",
+            std::mem::size_of::<Request>()
+        );
+        assert_eq!(std::mem::size_of::<Parent>(), 16);
+    }
+}
