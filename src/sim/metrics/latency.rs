@@ -36,8 +36,8 @@ const SAMPLES_MAX: usize = 32 * 1024;
 /// [`histogram`]'s layout would answer, at a cost that follows the bucket's requests.
 ///
 /// A histogram has ~32,000 counters, and closing a bucket read and cleared all of them
-/// (half a megabyte per workload and bucket, which is most of the cost of a run with
-/// one-second buckets and a few hundred requests per second). Up to [`SAMPLES_MAX`] the
+/// (half a megabyte per workload and bucket: a few percent of a run with one-second
+/// buckets and a few hundred requests per second, and caches emptied). Up to [`SAMPLES_MAX`] the
 /// values are kept as they come, and a quantile is the histogram's: the `ceil(q × n)`-th
 /// smallest value (at least the first), rounded up to the highest value of its
 /// histogram bin. A busier bucket moves its values to a histogram and goes on there.
@@ -82,18 +82,23 @@ impl BucketSamples {
         }
     }
 
+    /// No value in the open bucket.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The value at quantile `q` in `(0, 1]`, as `Histogram::value_at_quantile` of the
-    /// same values; `layout` is any histogram of [`histogram`]'s layout (its bins).
+    /// same values (0 when there are none); `layout` is any histogram of [`histogram`]'s
+    /// layout (its bins).
     pub fn value_at_quantile(&mut self, q: f64, layout: &Histogram<u64>) -> u64 {
         debug_assert!(q > 0.0 && q <= 1.0);
         if self.spilled {
             return self.spill.as_ref().expect("spilled").value_at_quantile(q);
         }
         let n = self.samples.len();
+        if n == 0 {
+            return 0;
+        }
         let k = ((q * n as f64).ceil() as usize).clamp(1, n);
         let (_, &mut v, _) = self.samples.select_nth_unstable(k - 1);
         layout.highest_equivalent(v)
@@ -160,6 +165,7 @@ mod tests {
         assert_eq!(s.value_at_quantile(0.99, &h), h.value_at_quantile(0.99));
         s.clear();
         assert!(s.is_empty() && !s.spilled);
+        assert_eq!(s.value_at_quantile(0.5, &h), 0, "empty");
         s.record(42);
         assert_eq!(
             s.value_at_quantile(0.5, &h),
