@@ -34,6 +34,18 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in declaration order (the order of the CSV columns).
+    pub const ALL: [RejectReason; 8] = [
+        RejectReason::QueueFull,
+        RejectReason::QueueTimeout,
+        RejectReason::BulkheadFull,
+        RejectReason::CircuitOpen,
+        RejectReason::RateLimited,
+        RejectReason::Shed,
+        RejectReason::DeadlineExceeded,
+        RejectReason::NoHealthyUpstream,
+    ];
+
     /// The snake_case name used in CSV columns and charts.
     pub const fn name(self) -> &'static str {
         match self {

@@ -78,17 +78,6 @@ pub enum RetryOn {
     NoHealthyUpstream,
 }
 
-const ALL_REASONS: [RejectReason; 8] = [
-    RejectReason::QueueFull,
-    RejectReason::QueueTimeout,
-    RejectReason::BulkheadFull,
-    RejectReason::CircuitOpen,
-    RejectReason::RateLimited,
-    RejectReason::Shed,
-    RejectReason::DeadlineExceeded,
-    RejectReason::NoHealthyUpstream,
-];
-
 const TIMEOUT_BIT: u16 = 1 << 0;
 const SERVER_ERROR_BIT: u16 = 1 << 1;
 const THROTTLED_BIT: u16 = 1 << 15;
@@ -105,7 +94,7 @@ impl RetryOn {
             RetryOn::ServerError => SERVER_ERROR_BIT,
             RetryOn::Throttled => THROTTLED_BIT,
             RetryOn::ClientError => CLIENT_ERROR_BIT,
-            RetryOn::Rejected => ALL_REASONS.iter().fold(0, |m, &r| m | reason_bit(r)),
+            RetryOn::Rejected => RejectReason::ALL.iter().fold(0, |m, &r| m | reason_bit(r)),
             RetryOn::CircuitOpen => reason_bit(RejectReason::CircuitOpen),
             RetryOn::BulkheadFull => reason_bit(RejectReason::BulkheadFull),
             RetryOn::QueueFull => reason_bit(RejectReason::QueueFull),
@@ -533,7 +522,7 @@ mod tests {
             assert_eq!(r.backoff().max_delay(), ms(500));
             assert!(r.is_retryable(Outcome::Timeout));
             assert!(r.is_retryable(Outcome::ServerError));
-            for reason in ALL_REASONS {
+            for reason in RejectReason::ALL {
                 assert!(r.is_retryable(Outcome::Rejected(reason)), "{reason}");
             }
             assert!(!r.is_retryable(Outcome::ClientError));

@@ -28,16 +28,7 @@ pub use latency::BucketLatency;
 use latency::{BucketSamples, histogram, micros};
 
 /// Every rejection reason, in CSV column order.
-pub const REJECT_REASONS: [RejectReason; 8] = [
-    RejectReason::QueueFull,
-    RejectReason::QueueTimeout,
-    RejectReason::BulkheadFull,
-    RejectReason::CircuitOpen,
-    RejectReason::RateLimited,
-    RejectReason::Shed,
-    RejectReason::DeadlineExceeded,
-    RejectReason::NoHealthyUpstream,
-];
+pub const REJECT_REASONS: [RejectReason; 8] = RejectReason::ALL;
 
 /// Index of a reason in [`REJECT_REASONS`].
 pub fn reason_index(r: RejectReason) -> usize {
